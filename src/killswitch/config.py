@@ -1,0 +1,405 @@
+"""Configuration: YAML -> validated, frozen objects. Secret references are resolved here only.
+
+Validation happens in two passes because provider entries and action parameters are defined by
+plugins: the base models validate the shape every config shares, then each provider entry and
+each action entry is validated against its plugin's own model. Every problem is reported with its
+field path (``budgets[0].actions[1].principals``) and never with the offending value, which may be
+a resolved secret.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from killswitch.core.scope import Scope
+from killswitch.core.windows import WindowSpec
+from killswitch.errors import ConfigError
+from killswitch.model import Money
+from killswitch.plugins import ActionParams, ProviderConfig, Registry, registry
+from killswitch.pricing import ModelPrice
+from killswitch.secrets import resolve_tree
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+DEFAULT_STATE = "sqlite:///./.killswitch/state.db"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LimitConfig(Strict):
+    amount: Decimal = Field(gt=0)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+
+class ActionEntry(Strict):
+    """``type`` names a registered action; the rest are its parameters (validated later)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+
+
+class BudgetConfig(Strict):
+    name: str
+    provider: str
+    source: str | None = Field(default=None, description="default: the provider's first source")
+    scope: dict[str, Any] = Field(default_factory=lambda: {"all": True})
+    window: str = "daily"
+    timezone: str = "UTC"
+    limit_usd: Decimal | None = Field(default=None, gt=0)
+    limit: LimitConfig | None = None
+    warn_at: tuple[Decimal, ...] = (Decimal("0.8"),)
+    kill_at: Decimal = Field(default=Decimal(1), gt=0)
+    mode: Literal["enforce", "alert-only"] = "enforce"
+    dry_run: bool = False
+    actions: tuple[str | ActionEntry, ...] = ()
+    restore: Literal["on_reset", "manual"] = "on_reset"
+    allow_irreversible: bool = False
+    fail_closed: bool = Field(
+        default=False, description="treat incomplete data (unknown prices, gaps) as a breach"
+    )
+    protect: tuple[str, ...] = ()
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME.match(v):
+            raise ValueError("use 1-64 letters, digits, '-', '_' or '.', starting alphanumeric")
+        return v
+
+    @field_validator("warn_at")
+    @classmethod
+    def _warn(cls, v: tuple[Decimal, ...]) -> tuple[Decimal, ...]:
+        for x in v:
+            if not 0 < x:
+                raise ValueError("warn_at fractions must be above 0 (e.g. [0.5, 0.8])")
+        return tuple(sorted(set(v)))
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        WindowSpec.parse(v)
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {v!r}: use an IANA name like UTC or Europe/Kyiv") from None
+        return v
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, v: dict[str, Any]) -> dict[str, Any]:
+        Scope.parse(v)
+        return v
+
+    @model_validator(mode="after")
+    def _limit(self) -> BudgetConfig:
+        if (self.limit_usd is None) == (self.limit is None):
+            raise ValueError("set exactly one of limit_usd or limit: {amount, currency}")
+        if self.mode == "enforce" and not self.actions:
+            raise ValueError(
+                "an enforce budget needs at least one action (or set mode: alert-only)"
+            )
+        return self
+
+    @property
+    def limit_money(self) -> Money:
+        if self.limit_usd is not None:
+            return Money(self.limit_usd, "USD")
+        assert self.limit is not None
+        return Money(self.limit.amount, self.limit.currency)
+
+    @property
+    def window_spec(self) -> WindowSpec:
+        return WindowSpec.parse(self.window, self.timezone)
+
+    @property
+    def scope_spec(self) -> Scope:
+        return Scope.parse(self.scope)
+
+
+class WebhookNotifierConfig(Strict):
+    type: Literal["webhook"]
+    name: str | None = None
+    url: AnyHttpUrl
+    secret: SecretStr | None = None
+    timeout: float = 10.0
+
+
+class SlackNotifierConfig(Strict):
+    type: Literal["slack"]
+    name: str | None = None
+    webhook_url: SecretStr  # the URL itself is the credential
+    timeout: float = 10.0
+
+
+class PagerDutyNotifierConfig(Strict):
+    type: Literal["pagerduty"]
+    name: str | None = None
+    routing_key: SecretStr
+    url: AnyHttpUrl = AnyHttpUrl("https://events.pagerduty.com/v2/enqueue")
+    timeout: float = 10.0
+    page_on: tuple[str, ...] = ("kill", "kill_failed", "blast_radius")
+
+
+NotifierConfig = WebhookNotifierConfig | SlackNotifierConfig | PagerDutyNotifierConfig
+
+
+class ReconciliationConfig(Strict):
+    """Estimated (usage x price) versus billed cost: alert when they drift apart."""
+
+    drift_alert_usd: Decimal = Decimal(1)
+    drift_alert_ratio: Decimal = Decimal("0.05")
+
+
+class HAConfig(Strict):
+    """Leader lease in the state database: with several replicas, only the holder acts."""
+
+    enabled: bool = False
+    lease_seconds: float = Field(default=30, gt=1)
+    identity: str | None = None
+
+
+class BaseConfig(Strict):
+    state: str = DEFAULT_STATE
+    listen: str = "127.0.0.1:9464"
+    dry_run: bool = False
+    protect: tuple[str, ...] = ()
+    max_actions_per_cycle: int = Field(default=20, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    budgets: tuple[BudgetConfig, ...] = ()
+    notifiers: tuple[NotifierConfig, ...] = ()
+    prices: dict[str, dict[str, ModelPrice]] = Field(default_factory=dict)
+    reconciliation: ReconciliationConfig = ReconciliationConfig()
+    ha: HAConfig = HAConfig()
+    outbox_interval: float = Field(default=5.0, gt=0)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        host, _, port = v.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("use host:port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464")
+        return v
+
+
+@dataclass(frozen=True)
+class ResolvedAction:
+    name: str
+    params: ActionParams
+    irreversible: bool
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated configuration the daemon runs on."""
+
+    base: BaseConfig
+    providers: Mapping[str, ProviderConfig]
+    actions: Mapping[str, tuple[ResolvedAction, ...]]  # by budget name
+    source_path: str | None = None
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self.base, item)
+
+    @property
+    def budgets(self) -> tuple[BudgetConfig, ...]:
+        return self.base.budgets
+
+    def budget(self, name: str) -> BudgetConfig:
+        for b in self.base.budgets:
+            if b.name == name:
+                return b
+        known = ", ".join(b.name for b in self.base.budgets) or "none"
+        raise KeyError(f"no budget named {name!r} (configured: {known})")
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part) in {"function-after[_limit()]", "literal['webhook']"} or "[" in str(part):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _errors(exc: ValidationError, prefix: str) -> list[tuple[str, str]]:
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        where = _loc(tuple(err["loc"]))
+        path = f"{prefix}.{where}" if prefix and where else (prefix or where or "(top level)")
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check its spelling; see `killswitch schema`)"
+        problems.append((path, msg))
+    return problems
+
+
+def parse(data: Any, *, reg: Registry | None = None, source_path: str | None = None) -> Config:
+    """Validate a parsed YAML document. Raises ConfigError listing every problem."""
+    reg = (reg or registry).load()
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([("(top level)", "the config must be a YAML mapping")])
+    problems: list[tuple[str, str]] = []
+    data = resolve_tree(data, "", problems)
+    try:
+        base = BaseConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(problems + _errors(exc, "")) from None
+
+    providers: dict[str, ProviderConfig] = {}
+    for pname, raw in base.providers.items():
+        path = f"providers.{pname}"
+        if not NAME.match(pname):
+            problems.append((path, "provider names use letters, digits, '-', '_' or '.'"))
+        if not isinstance(raw, dict) or "type" not in raw:
+            problems.append((f"{path}.type", f"missing; one of: {', '.join(sorted(reg.providers))}"))
+            continue
+        cls = reg.providers.get(str(raw["type"]))
+        if cls is None:
+            problems.append(
+                (f"{path}.type", f"unknown provider type {raw['type']!r}; "
+                 f"known: {', '.join(sorted(reg.providers))}")
+            )
+            continue
+        try:
+            providers[pname] = cls.config_model.model_validate(raw)
+        except ValidationError as exc:
+            problems += _errors(exc, path)
+
+    actions: dict[str, tuple[ResolvedAction, ...]] = {}
+    seen: set[str] = set()
+    for i, b in enumerate(base.budgets):
+        path = f"budgets[{i}]"
+        if b.name in seen:
+            problems.append((f"{path}.name", f"duplicate budget name {b.name!r}"))
+        seen.add(b.name)
+        pconf = providers.get(b.provider)
+        if b.provider not in base.providers:
+            problems.append(
+                (f"{path}.provider", f"no provider named {b.provider!r} under providers:")
+            )
+        elif pconf is not None and b.source is not None:
+            src_names = _source_names(reg, pconf)
+            if src_names is not None and b.source not in src_names:
+                problems.append(
+                    (f"{path}.source", f"{pconf.type} has no source {b.source!r}; "
+                     f"known: {', '.join(src_names)}")
+                )
+        resolved = []
+        for j, entry in enumerate(b.actions):
+            apath = f"{path}.actions[{j}]"
+            name = entry if isinstance(entry, str) else entry.type
+            params_raw = {} if isinstance(entry, str) else dict(entry.model_extra or {})
+            acls = reg.actions.get(name)
+            if acls is None:
+                problems.append((apath, f"unknown action {name!r}; see `killswitch providers`"))
+                continue
+            ptype = pconf.type if pconf else None
+            if acls.provider_type not in (ptype, "generic"):
+                problems.append(
+                    (apath, f"{name} belongs to provider type {acls.provider_type!r}, "
+                     f"but this budget's provider is {ptype!r}")
+                )
+            try:
+                params = acls.params_model.model_validate(params_raw)
+                acls().validate(params)
+            except ValidationError as exc:
+                problems += _errors(exc, apath)
+                continue
+            except ValueError as exc:
+                problems.append((apath, str(exc)))
+                continue
+            if acls.irreversible and not b.allow_irreversible:
+                problems.append(
+                    (apath, f"{name} is irreversible; set allow_irreversible: true on the "
+                     "budget to opt in, or choose a reversible action")
+                )
+            resolved.append(ResolvedAction(name, params, acls.irreversible))
+        actions[b.name] = tuple(resolved)
+    if problems:
+        raise ConfigError(problems)
+    return Config(base=base, providers=providers, actions=actions, source_path=source_path)
+
+
+def _source_names(reg: Registry, pconf: ProviderConfig) -> list[str] | None:
+    cls = reg.providers[pconf.type]
+    names = getattr(cls, "source_names", None)
+    return list(names) if names else None
+
+
+def load(path: str | Path, *, reg: Registry | None = None) -> Config:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError([(str(p), f"cannot read config file: {exc.strerror or exc}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise ConfigError([(str(p), f"not valid YAML at {where}")]) from None
+    return parse(data, reg=reg, source_path=str(p))
+
+
+def json_schema(reg: Registry | None = None) -> dict[str, Any]:
+    """JSON Schema of the config, with each provider type's and action's own fields."""
+    reg = (reg or registry).load()
+    schema = BaseConfig.model_json_schema()
+    defs = schema.setdefault("$defs", {})
+    variants = []
+    for ptype, cls in sorted(reg.providers.items()):
+        sub = cls.config_model.model_json_schema()
+        defs.update(sub.pop("$defs", {}))
+        sub.setdefault("properties", {})["type"] = {"const": ptype}
+        defs[f"provider_{ptype}"] = sub
+        variants.append({"$ref": f"#/$defs/provider_{ptype}"})
+    schema["properties"]["providers"] = {
+        "type": "object",
+        "additionalProperties": {"oneOf": variants},
+    }
+    action_defs = []
+    for aname, acls in sorted(reg.actions.items()):
+        sub = acls.params_model.model_json_schema()
+        sub.setdefault("properties", {})["type"] = {"const": aname}
+        sub["required"] = ["type", *sub.get("required", [])]
+        sub["description"] = acls.summary
+        defs[f"action_{aname}"] = sub
+        action_defs.append({"$ref": f"#/$defs/action_{aname}"})
+    budget = defs["BudgetConfig"]
+    budget["properties"]["actions"] = {
+        "type": "array",
+        "items": {"oneOf": [{"type": "string", "enum": sorted(reg.actions)}, *action_defs]},
+    }
+    return schema

@@ -1,0 +1,262 @@
+"""Frozen value types shared by every layer.
+
+Money is Decimal and carries its currency, so amounts in different currencies can never be added
+or compared by accident. Every datetime is timezone-aware UTC; windows carry their own zone only to
+compute boundaries.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+ZERO = Decimal(0)
+
+
+class CurrencyMismatch(ValueError):
+    """Two amounts in different currencies met; we refuse to mix them."""
+
+
+def to_decimal(value: object, *, field_name: str = "amount") -> Decimal:
+    """Convert a provider's number (float, int, numeric string) to Decimal at the edge.
+
+    Floats go through ``repr`` so 0.1 becomes Decimal("0.1"), not its binary expansion. Anything that
+    is not a finite number raises: a malformed amount must never become zero.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{field_name}: expected a number, got a boolean")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"{field_name}: {value!r} is not a number") from None
+    else:
+        raise ValueError(f"{field_name}: expected a number, got {type(value).__name__}")
+    if not result.is_finite():
+        raise ValueError(f"{field_name}: {value!r} is not a finite number")
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    amount: Decimal
+    currency: str = "USD"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):
+            raise TypeError("Money.amount must be a Decimal")
+        if len(self.currency) != 3 or not self.currency.isupper():
+            raise ValueError(f"currency must be an ISO 4217 code like USD, got {self.currency!r}")
+
+    @classmethod
+    def usd(cls, value: object) -> Money:
+        return cls(to_decimal(value), "USD")
+
+    @classmethod
+    def from_cents(cls, value: object, currency: str = "USD") -> Money:
+        return cls(to_decimal(value) / 100, currency)
+
+    def _same(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise CurrencyMismatch(f"cannot combine {self.currency} with {other.currency}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def __str__(self) -> str:
+        return f"{self.amount.quantize(Decimal('0.01'))} {self.currency}"
+
+
+def utc(dt: datetime) -> datetime:
+    """Normalise to aware UTC; a naive datetime is a bug at the edge, so refuse it."""
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime: every time inside killswitch is timezone-aware")
+    return dt.astimezone(UTC)
+
+
+class ObservationKind(str, enum.Enum):
+    """How an observation's amount relates to its period.
+
+    ``to_date``: spend since ``start`` of a calendar period ``[start, end)`` (OpenRouter's
+    usage_daily, an AWS budget's actual spend); the latest one supersedes earlier ones.
+    ``bucket``: spend inside a closed bucket ``[start, end)`` (OpenAI usage minute); disjoint buckets
+    add up, and a re-read bucket replaces the old value.
+    ``counter``: a lifetime monotonic counter sampled at ``observed_at``; spend in a window is a
+    difference of samples.
+    """
+
+    TO_DATE = "to_date"
+    BUCKET = "bucket"
+    COUNTER = "counter"
+
+
+@dataclass(frozen=True, slots=True)
+class SpendObservation:
+    """One reading of spend from one source about one target."""
+
+    source: str
+    target: str
+    kind: ObservationKind
+    amount: Money
+    observed_at: datetime
+    start: datetime | None = None
+    end: datetime | None = None
+    dims: Mapping[str, str] = field(default_factory=dict)
+    complete: bool = True
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind is not ObservationKind.COUNTER and (self.start is None or self.end is None):
+            raise ValueError(f"{self.kind.value} observation needs start and end")
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """A source vouches that its buckets for ``[start, end)`` are all present: no bucket means $0."""
+
+    source: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """What one poll of one source produced. ``error`` set means: no data, mark stale."""
+
+    source: str
+    observations: tuple[SpendObservation, ...] = ()
+    coverage: tuple[Coverage, ...] = ()
+    error: str | None = None
+    data_as_of: datetime | None = None
+    # Free-form per-source facts for metrics (e.g. reconciliation drift), never secrets.
+    gauges: Mapping[str, Mapping[tuple[tuple[str, str], ...], Decimal]] = field(
+        default_factory=dict
+    )
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class BudgetState(str, enum.Enum):
+    """Exported as the ``killswitch_budget_state`` enum; order is severity."""
+
+    OK = "ok"
+    WARNING = "warning"
+    BREACHED = "breached"
+    KILLED = "killed"
+    NO_DATA = "no_data"
+    INCOMPLETE = "incomplete"
+    ERROR = "error"
+
+
+class DecisionKind(str, enum.Enum):
+    WARN = "warn"
+    KILL = "kill"
+    RESTORE = "restore"
+    BREACH_ALERT = "breach_alert"  # alert-only mode or protected target: tell, do nothing
+    INCOMPLETE = "incomplete"  # data cannot be trusted to be complete (unknown price, gap)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: datetime
+    end: datetime
+    spec: str
+
+    @property
+    def key(self) -> str:
+        return self.start.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    kind: DecisionKind
+    budget: str
+    group: str
+    window: Window
+    spend: Money | None
+    limit: Money
+    reason: str
+    threshold: Decimal | None = None
+    members: tuple[str, ...] = ()  # the finest-grain targets the group's spend came from
+    dims: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStatus:
+    """A budget's view of one group (a key, a project, or the whole scope) at one instant."""
+
+    budget: str
+    group: str
+    window: Window
+    spend: Money | None
+    limit: Money
+    state: BudgetState
+    incomplete: bool = False
+    stale: bool = False
+    detail: str = ""
+
+    @property
+    def ratio(self) -> Decimal | None:
+        if self.spend is None or self.limit.amount == 0:
+            return None
+        return self.spend.amount / self.limit.amount
+
+
+@dataclass(frozen=True, slots=True)
+class TargetState:
+    """What the daemon remembers about one budget group between cycles (persisted)."""
+
+    window_start: datetime | None = None
+    warned: frozenset[str] = frozenset()
+    killed: bool = False
+    kill_mode: str = ""  # enforce | dry_run
+    killed_window_start: datetime | None = None
+    breach_alerted_window: datetime | None = None
+    incomplete_alerted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "window_start": self.window_start.isoformat() if self.window_start else None,
+            "warned": sorted(self.warned),
+            "killed": self.killed,
+            "kill_mode": self.kill_mode,
+            "killed_window_start": (
+                self.killed_window_start.isoformat() if self.killed_window_start else None
+            ),
+            "breach_alerted_window": (
+                self.breach_alerted_window.isoformat() if self.breach_alerted_window else None
+            ),
+            "incomplete_alerted": self.incomplete_alerted,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TargetState:
+        def ts(v: Any) -> datetime | None:
+            return datetime.fromisoformat(v) if v else None
+
+        return cls(
+            window_start=ts(data.get("window_start")),
+            warned=frozenset(data.get("warned", [])),
+            killed=bool(data.get("killed", False)),
+            kill_mode=str(data.get("kill_mode", "")),
+            killed_window_start=ts(data.get("killed_window_start")),
+            breach_alerted_window=ts(data.get("breach_alerted_window")),
+            incomplete_alerted=bool(data.get("incomplete_alerted", False)),
+        )

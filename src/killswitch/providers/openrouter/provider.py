@@ -1,0 +1,162 @@
+"""OpenRouter source: ``GET /keys`` pages into per-key spend observations.
+
+Each key carries running USD counters (``usage_daily``/``weekly``/``monthly``, reset at 00:00 UTC,
+weeks from Monday) and a lifetime ``usage``. The calendar counters become ``to_date``
+observations that match UTC daily/weekly/monthly windows exactly; the lifetime counter becomes a
+``counter`` sample that serves rolling windows and windows in other time zones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field, SecretStr
+
+from killswitch.core.windows import WindowSpec
+from killswitch.errors import MalformedResponse, SourceError
+from killswitch.http import ProviderHTTP
+from killswitch.model import Money, ObservationKind, PollResult, SpendObservation, to_decimal
+from killswitch.plugins import (
+    Capabilities,
+    DoctorFinding,
+    Provider,
+    ProviderConfig,
+    ProviderContext,
+    Source,
+    registry,
+)
+
+PAGE_SIZE = 100  # documented page size of GET /keys; a shorter page is the last one
+MAX_PAGES = 1000
+
+
+class OpenRouterConfig(ProviderConfig):
+    api_key: SecretStr = Field(description="a management key: ${env:OPENROUTER_MANAGEMENT_KEY}")
+    base_url: str = "https://openrouter.ai/api/v1"
+    workspace_id: str | None = Field(default=None, description="default: the default workspace")
+
+
+_WINDOWS = {
+    "usage_daily": WindowSpec("daily"),
+    "usage_weekly": WindowSpec("weekly"),
+    "usage_monthly": WindowSpec("monthly"),
+}
+
+
+def parse_key(item: Any, index: int) -> dict[str, Any]:
+    """Validate one ApiKey object; raise MalformedResponse naming what is wrong."""
+    if not isinstance(item, dict):
+        raise MalformedResponse(f"/keys data[{index}] is not an object")
+    h = item.get("hash")
+    if not isinstance(h, str) or not h:
+        raise MalformedResponse(f"/keys data[{index}].hash is missing")
+    out: dict[str, Any] = {"hash": h, "name": str(item.get("name") or item.get("label") or "")}
+    for f in ("usage", *_WINDOWS):
+        if f not in item or item[f] is None:
+            raise MalformedResponse(f"/keys data[{index}].{f} is missing for key {h}")
+        try:
+            out[f] = to_decimal(item[f], field_name=f)
+        except ValueError as exc:
+            raise MalformedResponse(f"/keys data[{index}]: {exc}") from None
+        if out[f] < 0:
+            raise MalformedResponse(f"/keys data[{index}].{f} is negative for key {h}")
+    out["disabled"] = bool(item.get("disabled", False))
+    out["workspace_id"] = item.get("workspace_id")
+    return out
+
+
+class OpenRouterSource:
+    name = "openrouter"
+
+    def __init__(self, provider: OpenRouterProvider) -> None:
+        self.provider = provider
+
+    async def list_keys(self) -> list[dict[str, Any]]:
+        keys: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"include_disabled": "true"}
+        if self.provider.cfg.workspace_id:
+            params["workspace_id"] = self.provider.cfg.workspace_id
+        for page in range(MAX_PAGES):
+            body = await self.provider.http.json(
+                "GET", "/keys", params={**params, "offset": page * PAGE_SIZE}
+            )
+            data = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(data, list):
+                raise MalformedResponse("/keys: response has no 'data' list")
+            keys += [parse_key(item, i) for i, item in enumerate(data)]
+            if len(data) < PAGE_SIZE:
+                return keys
+        raise SourceError(f"/keys: more than {MAX_PAGES} pages; refusing to guess the rest")
+
+    async def poll(self, now: datetime, since: datetime) -> PollResult:
+        try:
+            keys = await self.list_keys()
+        except SourceError as exc:
+            return PollResult(self.name, error=str(exc))
+        obs: list[SpendObservation] = []
+        for k in keys:
+            dims = {"key": k["hash"]}
+            if k["name"]:
+                dims["name"] = k["name"]
+            if k["workspace_id"]:
+                dims["workspace"] = str(k["workspace_id"])
+            for f, spec in _WINDOWS.items():
+                w = spec.at(now)
+                obs.append(SpendObservation(
+                    self.name, k["hash"], ObservationKind.TO_DATE, Money(k[f], "USD"), now,
+                    w.start, w.end, dims,
+                ))
+            obs.append(SpendObservation(
+                self.name, k["hash"], ObservationKind.COUNTER, Money(k["usage"], "USD"), now,
+                dims=dims,
+            ))
+        return PollResult(self.name, tuple(obs), data_as_of=now)
+
+
+@registry.provider
+class OpenRouterProvider(Provider):
+    type = "openrouter"
+    config_model = OpenRouterConfig
+    source_names = ("openrouter",)
+    capabilities = Capabilities(
+        reads=["per-key USD spend: day, week, month (UTC counters) and lifetime"],
+        granularity="per key, running counters",
+        latency="counters update near-real-time (undocumented)",
+        scopes=["all", "key", "keys", "workspace"],
+        notes=["native per-key $ limits exist too; killswitch adds windows, alerts and restore"],
+    )
+
+    def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
+        super().__init__(name, config, context)
+        assert isinstance(config, OpenRouterConfig)
+        self.cfg = config
+        self.http = ProviderHTTP(
+            config.base_url,
+            headers={"authorization": f"Bearer {config.api_key.get_secret_value()}"},
+            timeout=config.timeout.total_seconds(),
+            transport=context.http_transport,
+        )
+        self._sources: Mapping[str, Source] = {"openrouter": OpenRouterSource(self)}
+
+    def sources(self) -> Mapping[str, Source]:
+        return self._sources
+
+    async def doctor(self, actions: Any) -> list[DoctorFinding]:
+        try:
+            body = await self.http.json("GET", "/key")
+            mgmt = bool(body.get("data", {}).get("is_management_key"))
+        except SourceError as exc:
+            return [DoctorFinding("credentials", False, str(exc))]
+        findings = [DoctorFinding("credentials", True, "key accepted")]
+        findings.append(DoctorFinding(
+            "management key (needed to list, disable and delete keys)", mgmt,
+            "ok" if mgmt else "this is not a management key: create one under Settings > "
+            "Management keys",
+        ))
+        return findings
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+

@@ -1,0 +1,71 @@
+"""The generic ``webhook`` action: POST the decision to your own endpoint for custom kill logic."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from pydantic import AnyHttpUrl, Field, SecretStr
+
+from killswitch.http import ProviderHTTP
+from killswitch.plugins import GENERIC, Action, ActionContext, ActionParams, Provider, registry
+from killswitch.signing import signed_headers
+
+
+class WebhookParams(ActionParams):
+    url: AnyHttpUrl
+    secret: SecretStr | None = Field(default=None, description="HMAC-SHA256 signing secret")
+    timeout: float = Field(default=10.0, gt=0)
+
+
+@registry.action
+class WebhookAction(Action):
+    name = "webhook"
+    provider_type = GENERIC
+    params_model = WebhookParams
+    target_dim = None
+    summary = "POST the kill decision (JSON, signed) to a URL that carries out custom logic"
+    undo_summary = "POST the same payload with op=restore"
+
+    async def _post(self, op: str, provider: Provider, target: str, params: ActionParams,
+                    ctx: ActionContext) -> int:
+        assert isinstance(params, WebhookParams)
+        payload = {
+            "op": op,
+            "budget": ctx.budget,
+            "group": ctx.group,
+            "target": target,
+            "provider": provider.name,
+            "spend": str(ctx.spend.amount) if ctx.spend else None,
+            "limit": str(ctx.limit.amount),
+            "currency": ctx.limit.currency,
+            "window_start": ctx.window.start.isoformat(),
+            "window_end": ctx.window.end.isoformat(),
+            "at": ctx.now.isoformat(),
+            "manual": ctx.manual,
+        }
+        body = json.dumps(payload, sort_keys=True).encode()
+        ts = str(int(ctx.now.timestamp()))
+        secret = params.secret.get_secret_value() if params.secret else None
+        transport: httpx.AsyncBaseTransport | None = provider.context.http_transport
+        client = ProviderHTTP(str(params.url), timeout=params.timeout, transport=transport)
+        try:
+            resp = await client.request("POST", "", content=body,
+                                        headers=signed_headers(secret, ts, body))
+            return resp.status_code
+        finally:
+            await client.aclose()
+
+    async def execute(
+        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+    ) -> dict[str, Any]:
+        status = await self._post("kill", provider, target, params, ctx)
+        return {"status": status}
+
+    async def undo(
+        self, provider: Provider, target: str, params: ActionParams,
+        prior: Mapping[str, Any], ctx: ActionContext,
+    ) -> None:
+        await self._post("restore", provider, target, params, ctx)
