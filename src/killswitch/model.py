@@ -135,6 +135,20 @@ class Coverage:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceEvent:
+    """Something a source wants on-call to know (e.g. estimate-vs-billed drift over its bound).
+
+    The engine notifies once per ``dedup_key``; use a key that names the fact and its period
+    (``"drift:proj_abc:2026-11-23"``) so the same fact is never announced twice.
+    """
+
+    kind: str
+    dedup_key: str
+    summary: str
+    details: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class PollResult:
     """What one poll of one source produced. ``error`` set means: no data, mark stale."""
 
@@ -143,10 +157,12 @@ class PollResult:
     coverage: tuple[Coverage, ...] = ()
     error: str | None = None
     data_as_of: datetime | None = None
-    # Free-form per-source facts for metrics (e.g. reconciliation drift), never secrets.
+    # Per-source gauges exported as ``killswitch_<name>{provider=..., <label>=...}``, e.g.
+    # {"estimate_drift_usd": {(("project", "proj_1"), ("day", "2026-11-23")): Decimal("1.5")}}.
     gauges: Mapping[str, Mapping[tuple[tuple[str, str], ...], Decimal]] = field(
         default_factory=dict
     )
+    events: tuple[SourceEvent, ...] = ()
 
     @property
     def ok(self) -> bool:

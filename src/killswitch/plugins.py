@@ -60,6 +60,8 @@ class ProviderContext:
     """What the daemon hands a provider: prices, and test hooks (HTTP transport, SDK factories)."""
 
     prices: PriceBook = field(default_factory=PriceBook)
+    drift_alert_usd: Decimal = Decimal(1)
+    drift_alert_ratio: Decimal = Decimal("0.05")
     http_transport: httpx.AsyncBaseTransport | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
 
@@ -256,7 +258,6 @@ __all__ = [
     "ActionContext",
     "ActionParams",
     "Capabilities",
-    "Decimal",
     "DoctorFinding",
     "Provider",
     "ProviderConfig",
