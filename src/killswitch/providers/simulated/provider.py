@@ -129,13 +129,13 @@ class SimulatedSource:
                 amount=Money(spent, "USD"), observed_at=now,
                 dims={"key": t.id, **t.dims},
             ))
-        # The ramp's origin is the baseline: the counter was 0 there, so windows that start
-        # after the origin but before our first poll are still measured exactly.
-        if origin <= now:
-            obs += [SpendObservation(
-                source=self.name, target=t.id, kind=ObservationKind.COUNTER,
-                amount=Money(Decimal(0), "USD"), observed_at=origin, dims={"key": t.id, **t.dims},
-            ) for t in cfg.targets]
+        # The counter was 0 at the ramp's origin and before it: a baseline sample at the
+        # earlier of the two lets windows that began before our first poll be measured exactly.
+        base_at = min(origin, since)
+        obs += [SpendObservation(
+            source=self.name, target=t.id, kind=ObservationKind.COUNTER,
+            amount=Money(Decimal(0), "USD"), observed_at=base_at, dims={"key": t.id, **t.dims},
+        ) for t in cfg.targets]
         return PollResult(self.name, tuple(obs), data_as_of=now)
 
 

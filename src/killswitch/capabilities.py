@@ -1,0 +1,67 @@
+"""The capability matrix: built from the registry, so docs and `killswitch providers` agree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from killswitch.plugins import GENERIC, registry
+
+
+def matrix() -> list[dict[str, Any]]:
+    reg = registry.load()
+    rows = []
+    for ptype, cls in sorted(reg.providers.items()):
+        caps = cls.capabilities
+        rows.append({
+            "provider": ptype,
+            "sources": list(getattr(cls, "source_names", ()) or ()),
+            "reads": list(caps.reads),
+            "granularity": caps.granularity,
+            "latency": caps.latency,
+            "scopes": list(caps.scopes),
+            "notes": list(caps.notes),
+            "actions": [_action(a) for a in sorted(reg.actions_for(ptype).values(),
+                                                    key=lambda a: a.name)],
+        })
+    generic = reg.actions_for(GENERIC)
+    if generic:
+        rows.append({"provider": GENERIC, "sources": [], "reads": [], "granularity": "",
+                     "latency": "", "scopes": [], "notes": ["usable with any provider"],
+                     "actions": [_action(a) for a in generic.values()]})
+    return rows
+
+
+def _action(a: Any) -> dict[str, Any]:
+    return {"name": a.name, "summary": a.summary, "irreversible": a.irreversible,
+            "reversible": a().reversible, "undo": a.undo_summary,
+            "permissions": list(a.permissions)}
+
+
+def render_text(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for r in rows:
+        out.append(f"{r['provider']}")
+        if r["sources"]:
+            out.append(f"  sources:     {', '.join(r['sources'])}")
+            out.append(f"  reads:       {'; '.join(r['reads'])}")
+            out.append(f"  granularity: {r['granularity']}   latency: {r['latency']}")
+            out.append(f"  scopes:      {', '.join(r['scopes'])}")
+        for a in r["actions"]:
+            flag = "IRREVERSIBLE" if a["irreversible"] else "reversible"
+            out.append(f"  action {a['name']} [{flag}]: {a['summary']}")
+            if not a["irreversible"]:
+                out.append(f"      undo: {a['undo']}")
+        for n in r["notes"]:
+            out.append(f"  note: {n}")
+    return "\n".join(out)
+
+
+def render_markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| provider | sources | reads | latency | actions (reversible ✓ / irreversible ✗) |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        acts = "<br>".join(f"`{a['name']}` {'✗' if a['irreversible'] else '✓'}"
+                           for a in r["actions"])
+        lines.append(f"| {r['provider']} | {', '.join(r['sources']) or '-'} | "
+                     f"{'; '.join(r['reads']) or '-'} | {r['latency'] or '-'} | {acts} |")
+    return "\n".join(lines)

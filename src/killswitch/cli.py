@@ -1,0 +1,320 @@
+"""The ``killswitch`` command. Invalid config or arguments: exit 2, a message naming the field."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from killswitch import __version__
+from killswitch.errors import ConfigError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Hard spending caps for LLM APIs and clouds.")
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="config file (YAML)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def _fail(msg: str, code: int = 2) -> NoReturn:
+    typer.echo(msg, err=True)
+    raise typer.Exit(code)
+
+
+def _load(path: Path) -> Any:
+    from killswitch import config
+
+    try:
+        return config.load(path)
+    except ConfigError as exc:
+        _fail(exc.render())
+
+
+def _runtime(path: Path, *, dry_run: bool = False) -> Any:
+    from killswitch import daemon, logs
+
+    cfg = _load(path)
+    if dry_run:
+        object.__setattr__(cfg, "base", cfg.base.model_copy(update={"dry_run": True}))
+    logs.setup(cfg.base.log_level)
+    return daemon.build(cfg)
+
+
+@app.command()
+def run(config: ConfigOpt,
+        once: Annotated[bool, typer.Option(help="one poll/evaluate/act cycle, then exit")] = False,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="journal, never execute")] = False,
+        ) -> None:
+    """Run the daemon."""
+    from killswitch.daemon import Daemon
+
+    rt = _runtime(config, dry_run=dry_run)
+    code = asyncio.run(Daemon(rt).run(once=once))
+    raise typer.Exit(code)
+
+
+@app.command("check-config")
+def check_config(config: ConfigOpt) -> None:
+    """Validate the config (secret references included) and exit."""
+    cfg = _load(config)
+    typer.echo(f"ok: {len(cfg.providers)} provider(s), {len(cfg.budgets)} budget(s), "
+               f"{len(cfg.base.notifiers)} notifier(s)")
+
+
+@app.command()
+def plan(config: ConfigOpt, json_out: JsonOpt = False) -> None:
+    """Poll once and show what would be done and why. Changes nothing."""
+    from killswitch.engine import rule_for
+    from killswitch.core.evaluate import evaluate
+    from killswitch.model import DecisionKind
+
+    rt = _runtime(config)
+    eng = rt.engine
+
+    async def go() -> list[dict[str, Any]]:
+        out = []
+        now = eng.clock()
+        for pname in rt.providers:
+            polls = await eng.poll(pname, now)
+            for b in eng.budgets_of(pname):
+                src = eng.source_of(b)
+                result = polls.get(src)
+                obs = eng.ledger.observations(src) + list(result.observations if result else [])
+                ev = evaluate(rule_for(b), obs, rt.store.states(b.name), now,
+                              coverage=rt.store.coverage(src) + list(
+                                  result.coverage if result else []))
+                for s in ev.statuses:
+                    out.append({"budget": b.name, "group": s.group, "state": s.state.value,
+                                "spend": str(s.spend.amount) if s.spend else None,
+                                "limit": str(s.limit.amount), "currency": s.limit.currency,
+                                "window": f"{s.window.start.isoformat()} .. "
+                                          f"{s.window.end.isoformat()}",
+                                "source_error": result.error if result else None,
+                                "decisions": []})
+                for d in ev.decisions:
+                    row = next(r for r in out if r["budget"] == b.name and r["group"] == d.group)
+                    item: dict[str, Any] = {"decision": d.kind.value, "reason": d.reason}
+                    if d.kind is DecisionKind.KILL:
+                        p = eng.executor.plan_kill(d)
+                        item["dry_run"] = p.dry_run
+                        item["would_touch"] = [o.description for o in p.ops]
+                        item["protected"] = p.protected
+                    elif d.kind is DecisionKind.RESTORE:
+                        item["would_undo"] = [f"{k.action} on {k.target}"
+                                              for k in eng.executor.open_kills(b.name, d.group)]
+                    row["decisions"].append(item)
+        await rt.aclose()
+        return out
+
+    rows = asyncio.run(go())
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        typer.echo(f"{r['budget']} [{r['group']}] {r['state']}: {r['spend'] or '?'} / "
+                   f"{r['limit']} {r['currency']} ({r['window']})")
+        if r["source_error"]:
+            typer.echo(f"    source error: {r['source_error']}")
+        for d in r["decisions"]:
+            typer.echo(f"  -> {d['decision'].upper()}: {d['reason']}")
+            for t in d.get("would_touch", []):
+                typer.echo(f"       would {'(dry-run) ' if d.get('dry_run') else ''}run: {t}")
+            for t in d.get("protected", []):
+                typer.echo(f"       protected, skipped: {t}")
+            for t in d.get("would_undo", []):
+                typer.echo(f"       would undo: {t}")
+    if not any(r["decisions"] for r in rows):
+        typer.echo("nothing to do")
+
+
+@app.command()
+def status(config: ConfigOpt, json_out: JsonOpt = False) -> None:
+    """Every budget group: spend, limit, ratio, window, state (as of the daemon's last cycle)."""
+    from killswitch.state import Store
+
+    cfg = _load(config)
+    rows = Store(cfg.base.state).statuses()
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no status yet: the daemon has not completed a cycle on this state")
+        return
+    typer.echo(f"{'BUDGET':24} {'TARGET':24} {'STATE':10} {'SPEND':>12} {'LIMIT':>10} "
+               f"{'RATIO':>7}  WINDOW")
+    for r in rows:
+        ratio = f"{float(r['ratio']) * 100:.1f}%" if r["ratio"] is not None else "-"
+        spend = f"{float(r['spend']):.2f}" if r["spend"] is not None else "?"
+        typer.echo(f"{r['budget'][:24]:24} {r['group'][:24]:24} {r['state']:10} {spend:>12} "
+                   f"{float(r['limit']):>10.2f} {ratio:>7}  {r['window']} from "
+                   f"{r['window_start']}")
+
+
+@app.command()
+def history(config: ConfigOpt, json_out: JsonOpt = False,
+            limit: Annotated[int, typer.Option(min=1, help="newest N entries")] = 100,
+            budget: Annotated[str | None, typer.Option(help="only this budget")] = None) -> None:
+    """The action journal, newest first."""
+    from killswitch.state import Store
+
+    cfg = _load(config)
+    if budget is not None:
+        _budget_or_fail(cfg, budget)
+    rows = Store(cfg.base.state).journal_rows(budget=budget, limit=limit, newest_first=True)
+    if json_out:
+        typer.echo(json.dumps([r.to_json() for r in rows], indent=2))
+        return
+    for r in rows:
+        typer.echo(f"#{r.id} {r.created_at:%Y-%m-%d %H:%M:%S} {r.op:7} {r.status:9} {r.action} "
+                   f"on {r.target} [{r.budget}/{r.group}]" + (" manual" if r.manual else "")
+                   + (f" error: {r.error}" if r.error else ""))
+
+
+def _budget_or_fail(cfg: Any, name: str) -> Any:
+    try:
+        return cfg.budget(name)
+    except KeyError as exc:
+        _fail(f"BUDGET: {exc.args[0]}")
+
+
+def _manual_decision(rt: Any, budget_name: str, target: str | None, kind: Any) -> Any:
+    from killswitch.core.scope import ALL_GROUP
+    from killswitch.model import Decision
+
+    b = rt.config.budget(budget_name)
+    now = rt.engine.clock()
+    window = b.window_spec.at(now)
+    group = target if (target and b.scope_spec.each) else ALL_GROUP
+    dims = {b.scope_spec.each or "key": (target,)} if target else {}
+    return Decision(kind, b.name, group, window, None, b.limit_money,
+                    f"manual {kind.value} from the CLI", members=(target,) if target else (),
+                    dims=dims)
+
+
+@app.command()
+def kill(config: ConfigOpt, budget: Annotated[str, typer.Argument(help="budget name")],
+         target: Annotated[str | None, typer.Option(help="only this target")] = None) -> None:
+    """Kill now (journaled, notified, like an automatic kill; ignores the blast-radius limit)."""
+    from killswitch.model import DecisionKind
+
+    rt = _runtime(config)
+    b = _budget_or_fail(rt.config, budget)
+    if not rt.config.actions.get(b.name):
+        _fail(f"BUDGET: {b.name} has no actions configured")
+    if b.scope_spec.each and not target:
+        _fail(f"--target: {b.name} has one group per {b.scope_spec.each}; name the target")
+    d = _manual_decision(rt, budget, target, DecisionKind.KILL)
+
+    async def go() -> None:
+        await rt.engine.executor.run_kills([d], rt.engine.clock(), manual=True, only_target=target)
+        await rt.engine.drain_outbox()
+        await rt.aclose()
+
+    asyncio.run(go())
+    _print_latest(rt, b.name)
+
+
+@app.command()
+def restore(config: ConfigOpt, budget: Annotated[str, typer.Argument(help="budget name")],
+            target: Annotated[str | None, typer.Option(help="only this target")] = None) -> None:
+    """Undo what killswitch did for a budget (all groups, or one target)."""
+    from killswitch.model import DecisionKind
+
+    rt = _runtime(config)
+    b = _budget_or_fail(rt.config, budget)
+    ex = rt.engine.executor
+    open_ = [k for k in ex.open_kills(b.name) if target in (None, k.target, k.group)]
+    if not open_:
+        typer.echo("nothing to restore: no open kill for that budget/target")
+        raise typer.Exit(0)
+
+    async def go() -> bool:
+        ok = True
+        for group in sorted({k.group for k in open_}):
+            d = _manual_decision(rt, budget, None, DecisionKind.RESTORE)
+            from dataclasses import replace
+
+            d = replace(d, group=group)
+            ok &= await ex.run_restore(d, rt.engine.clock(), manual=True, only_target=target)
+        await rt.engine.drain_outbox()
+        await rt.aclose()
+        return ok
+
+    ok = asyncio.run(go())
+    _print_latest(rt, b.name)
+    raise typer.Exit(0 if ok else 1)
+
+
+def _print_latest(rt: Any, budget: str) -> None:
+    for r in rt.store.journal_rows(budget=budget, limit=10, newest_first=True):
+        if r.manual:
+            typer.echo(f"#{r.id} {r.op} {r.status}: {r.action} on {r.target}"
+                       + (f" ({r.error})" if r.error else ""))
+
+
+@app.command()
+def providers(json_out: JsonOpt = False) -> None:
+    """What each registered provider can read and do (the capability matrix)."""
+    from killswitch.capabilities import matrix, render_text
+
+    rows = matrix()
+    typer.echo(json.dumps(rows, indent=2) if json_out else render_text(rows))
+
+
+@app.command()
+def schema() -> None:
+    """JSON Schema of the config file."""
+    from killswitch.config import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2, default=str))
+
+
+@app.command()
+def doctor(config: ConfigOpt) -> None:
+    """Check each provider's credentials and the permissions its configured actions need."""
+    rt = _runtime(config)
+
+    async def go() -> bool:
+        ok = True
+        for name, p in rt.providers.items():
+            acts = sorted({a.name for b in rt.config.budgets if b.provider == name
+                           for a in rt.config.actions[b.name]})
+            typer.echo(f"{name} ({p.config.type}):")
+            try:
+                findings = await p.doctor(acts)
+            except Exception as exc:
+                from killswitch.secrets import redact
+
+                findings = []
+                typer.echo(f"  [FAIL] doctor raised: {redact(str(exc))}")
+                ok = False
+            for f in findings:
+                typer.echo(f"  [{'ok' if f.ok else 'FAIL'}] {f.check}: {f.detail}")
+                ok &= f.ok
+        typer.echo(f"state: {'ok' if rt.store.ping() else 'FAIL'} ({rt.store.redacted_url()})")
+        await rt.aclose()
+        return ok
+
+    raise typer.Exit(0 if asyncio.run(go()) else 1)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,0 +1,426 @@
+"""Persistent state on SQLAlchemy: SQLite by default, PostgreSQL for several replicas.
+
+Everything the daemon must remember across a crash lives here: observations (so windows survive
+restarts), per-group budget state (what was warned and killed), the action journal (intent before
+the provider call, outcome after), the notification outbox, source health and the HA lease.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+from killswitch.model import (
+    Coverage,
+    GroupStatus,
+    Money,
+    ObservationKind,
+    SpendObservation,
+    TargetState,
+)
+from killswitch.state import tables as t
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    id: int
+    budget: str
+    group: str
+    target: str
+    action: str
+    op: str
+    status: str
+    params: dict[str, Any]
+    prior: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    window_start: datetime | None
+    kill_id: int | None
+    manual: bool
+    actor: str
+    reason: str
+    created_at: datetime
+    updated_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        d = self.__dict__.copy()
+        for k in ("window_start", "created_at", "updated_at"):
+            d[k] = d[k].isoformat() if d[k] else None
+        return d
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    notifier: str
+    dedup_key: str
+    event: dict[str, Any]
+    attempts: int
+
+
+def _period_key(o: SpendObservation) -> str:
+    if o.kind is ObservationKind.COUNTER:
+        return o.observed_at.isoformat()
+    assert o.start is not None and o.end is not None
+    return f"{o.start.isoformat()}|{o.end.isoformat()}"
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs: dict[str, Any] = {"future": True}
+        if self.dialect == "postgresql":
+            kwargs.update(pool_pre_ping=True, pool_size=5)
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        t.metadata.create_all(self.engine)
+        self._written: dict[tuple[str, str, str, str], str] = {}
+
+    def redacted_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _insert(self, table: Any) -> Any:
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    # ---- observations -------------------------------------------------------------------
+    def record_observations(self, obs: Sequence[SpendObservation]) -> int:
+        """Upsert; skip rows whose amount did not change since we last wrote them."""
+        rows = []
+        for o in obs:
+            key = (o.source, o.target, o.kind.value, _period_key(o))
+            val = f"{o.amount.amount}|{o.amount.currency}|{o.complete}"
+            if o.kind is ObservationKind.COUNTER:
+                ckey = (o.source, o.target, "counter", "")
+                if self._written.get(ckey) == val:
+                    continue  # unchanged counter: the older sample still tells the truth
+                self._written[ckey] = val
+            elif self._written.get(key) == val:
+                continue
+            self._written[key] = val
+            rows.append({
+                "source": o.source, "target": o.target, "kind": o.kind.value,
+                "period_key": key[3], "start": o.start, "end": o.end,
+                "observed_at": o.observed_at, "amount": str(o.amount.amount),
+                "currency": o.amount.currency, "dims": dict(o.dims), "complete": o.complete,
+                "note": o.note,
+            })
+        if not rows:
+            return 0
+        stmt = self._insert(t.observations)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["source", "target", "kind", "period_key"],
+            set_={c: getattr(stmt.excluded, c)
+                  for c in ("observed_at", "amount", "currency", "dims", "complete", "note")},
+        )
+        with self.tx() as conn:
+            for i in range(0, len(rows), 2000):
+                conn.execute(stmt, rows[i:i + 2000])
+        return len(rows)
+
+    def load_observations(self, source: str, since: datetime) -> list[SpendObservation]:
+        o = t.observations
+        q = select(o).where(o.c.source == source, or_(
+            and_(o.c.kind != "counter", o.c.end > since),
+            and_(o.c.kind == "counter", o.c.observed_at > since),
+        ))
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(q).mappings())
+            baseline: dict[str, Any] = {}
+            for r in conn.execute(select(o).where(
+                o.c.source == source, o.c.kind == "counter", o.c.observed_at <= since
+            ).order_by(o.c.observed_at)).mappings():
+                baseline[r["target"]] = r  # keeps the latest per target
+        return [_obs(r) for r in [*rows, *baseline.values()]]
+
+    def prune_observations(self, source: str, before: datetime) -> None:
+        """Drop what no window can need any more, keeping each target's last counter sample."""
+        o = t.observations
+        with self.tx() as conn:
+            conn.execute(delete(o).where(o.c.source == source, o.c.kind != "counter",
+                                         o.c.end < before))
+            keep = select(o.c.target, o.c.observed_at).where(
+                o.c.source == source, o.c.kind == "counter", o.c.observed_at < before
+            )
+            latest: dict[str, datetime] = {}
+            for target, at in conn.execute(keep):
+                if target not in latest or at > latest[target]:
+                    latest[target] = at
+            for target, at in latest.items():
+                conn.execute(delete(o).where(o.c.source == source, o.c.kind == "counter",
+                                             o.c.target == target, o.c.observed_at < at))
+
+    # ---- source health ------------------------------------------------------------------
+    def record_source(self, provider: str, source: str, now: datetime, error: str | None,
+                      data_as_of: datetime | None, coverage: Sequence[Coverage]) -> None:
+        s = t.source_status
+        with self.tx() as conn:
+            row = conn.execute(select(s).where(s.c.provider == provider, s.c.source == source)
+                               ).mappings().first()
+            spans = list(row["coverage"]) if row else []
+            spans += [[c.start.isoformat(), c.end.isoformat()] for c in coverage]
+            spans = _merge_spans(spans)
+            values: dict[str, Any] = {"last_attempt": now, "last_error": error, "coverage": spans}
+            if error is None:
+                values["last_success"] = now
+                values["data_as_of"] = data_as_of or now
+            if row is None:
+                conn.execute(self._insert(s).values(provider=provider, source=source, **values))
+            else:
+                conn.execute(update(s).where(s.c.provider == provider, s.c.source == source)
+                             .values(**values))
+
+    def source_statuses(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(t.source_status)).mappings()]
+
+    def coverage(self, source: str) -> list[Coverage]:
+        s = t.source_status
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(s.c.coverage).where(s.c.source == source)).scalars()
+            return [Coverage(source, datetime.fromisoformat(a), datetime.fromisoformat(b))
+                    for spans in rows for a, b in spans]
+
+    # ---- budget state -------------------------------------------------------------------
+    def states(self, budget: str, conn: Connection | None = None) -> dict[str, TargetState]:
+        s = t.target_states
+        q = select(s.c.grp, s.c.state).where(s.c.budget == budget)
+        if conn is not None:
+            return {g: TargetState.from_json(v) for g, v in conn.execute(q)}
+        with self.engine.connect() as c:
+            return {g: TargetState.from_json(v) for g, v in c.execute(q)}
+
+    def save_states(self, budget: str, states: Mapping[str, TargetState], now: datetime,
+                    conn: Connection | None = None) -> None:
+        if not states:
+            return
+        stmt = self._insert(t.target_states)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["budget", "grp"],
+            set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at},
+        )
+        rows = [{"budget": budget, "grp": g, "state": st.to_json(), "updated_at": now}
+                for g, st in states.items()]
+        if conn is not None:
+            conn.execute(stmt, rows)
+            return
+        with self.tx() as c:
+            c.execute(stmt, rows)
+
+    def save_statuses(self, statuses: Iterable[GroupStatus], now: datetime) -> None:
+        rows = [{"budget": s.budget, "grp": s.group, "status": status_json(s), "updated_at": now}
+                for s in statuses]
+        if not rows:
+            return
+        stmt = self._insert(t.budget_status)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["budget", "grp"],
+            set_={"status": stmt.excluded.status, "updated_at": stmt.excluded.updated_at},
+        )
+        with self.tx() as conn:
+            for i in range(0, len(rows), 2000):
+                conn.execute(stmt, rows[i:i + 2000])
+
+    def statuses(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [{**r["status"], "updated_at": r["updated_at"].isoformat()}
+                    for r in conn.execute(select(t.budget_status).order_by(
+                        t.budget_status.c.budget, t.budget_status.c.grp)).mappings()]
+
+    def forget_budgets(self, keep: Iterable[str]) -> None:
+        """A budget removed from config: drop its status rows (the journal stays, as history)."""
+        names = list(keep)
+        with self.tx() as conn:
+            conn.execute(delete(t.budget_status).where(t.budget_status.c.budget.not_in(names)))
+
+    # ---- journal ------------------------------------------------------------------------
+    def journal_add(self, conn: Connection, rows: Sequence[Mapping[str, Any]], now: datetime
+                    ) -> list[int]:
+        ids = []
+        for r in rows:
+            res = conn.execute(t.journal.insert().values(
+                attempts=0, created_at=now, updated_at=now, **r))
+            assert res.inserted_primary_key is not None
+            ids.append(int(res.inserted_primary_key[0]))
+        return ids
+
+    def journal_finish(self, row_id: int, status: str, now: datetime, *,
+                       prior: Mapping[str, Any] | None = None, error: str | None = None) -> None:
+        values: dict[str, Any] = {"status": status, "updated_at": now, "error": error,
+                                  "attempts": t.journal.c.attempts + 1}
+        if prior is not None:
+            values["prior"] = dict(prior)
+        with self.tx() as conn:
+            conn.execute(update(t.journal).where(t.journal.c.id == row_id).values(**values))
+
+    def journal_set_pending(self, row_id: int, now: datetime) -> None:
+        with self.tx() as conn:
+            conn.execute(update(t.journal).where(t.journal.c.id == row_id)
+                         .values(status="pending", updated_at=now))
+
+    def journal_rows(self, *, budget: str | None = None, group: str | None = None,
+                     status: Sequence[str] | None = None, op: str | None = None,
+                     limit: int | None = None, newest_first: bool = False) -> list[JournalRow]:
+        j = t.journal
+        q = select(j)
+        if budget is not None:
+            q = q.where(j.c.budget == budget)
+        if group is not None:
+            q = q.where(j.c.grp == group)
+        if status is not None:
+            q = q.where(j.c.status.in_(list(status)))
+        if op is not None:
+            q = q.where(j.c.op == op)
+        q = q.order_by(j.c.id.desc() if newest_first else j.c.id)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [_journal(r) for r in conn.execute(q).mappings()]
+
+    # ---- outbox -------------------------------------------------------------------------
+    def enqueue(self, notifier: str, dedup_key: str, event_: Mapping[str, Any], now: datetime
+                ) -> bool:
+        """Queue once per (notifier, dedup_key). Returns False when it was already queued."""
+        stmt = self._insert(t.outbox).values(
+            notifier=notifier, dedup_key=dedup_key, event=json.loads(json.dumps(event_)),
+            status="pending", attempts=0, next_attempt_at=now, created_at=now,
+        ).on_conflict_do_nothing(index_elements=["notifier", "dedup_key"])
+        with self.tx() as conn:
+            return bool(conn.execute(stmt).rowcount)
+
+    def outbox_due(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        o = t.outbox
+        q = (select(o).where(o.c.status == "pending", o.c.next_attempt_at <= now)
+             .order_by(o.c.id).limit(limit))
+        with self.engine.connect() as conn:
+            return [OutboxItem(r["id"], r["notifier"], r["dedup_key"], r["event"], r["attempts"])
+                    for r in conn.execute(q).mappings()]
+
+    def outbox_done(self, item_id: int, now: datetime) -> None:
+        with self.tx() as conn:
+            conn.execute(update(t.outbox).where(t.outbox.c.id == item_id).values(
+                status="sent", sent_at=now, attempts=t.outbox.c.attempts + 1, last_error=None))
+
+    def outbox_retry(self, item_id: int, next_at: datetime, error: str, *, dead: bool = False
+                     ) -> None:
+        with self.tx() as conn:
+            conn.execute(update(t.outbox).where(t.outbox.c.id == item_id).values(
+                status="dead" if dead else "pending", next_attempt_at=next_at,
+                attempts=t.outbox.c.attempts + 1, last_error=error[:500]))
+
+    def outbox_counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            out: dict[str, int] = {}
+            for (status,) in conn.execute(select(t.outbox.c.status)):
+                out[status] = out.get(status, 0) + 1
+            return out
+
+    # ---- HA lease -----------------------------------------------------------------------
+    def acquire_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+        """Take or renew the lease; True when ``holder`` holds it until now + ttl.
+
+        One conditional UPDATE (holder is me, or the lease expired) decides atomically on both
+        backends; the INSERT for a missing row races safely on the primary key.
+        """
+        lt = t.lease
+        expires = now + ttl
+        with self.tx() as conn:
+            res = conn.execute(update(lt).where(
+                lt.c.name == name, or_(lt.c.holder == holder, lt.c.expires_at < now)
+            ).values(holder=holder, expires_at=expires))
+            if res.rowcount:
+                return True
+            ins = self._insert(lt).values(name=name, holder=holder, expires_at=expires)
+            res = conn.execute(ins.on_conflict_do_nothing(index_elements=["name"]))
+            return bool(res.rowcount)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.tx() as conn:
+            conn.execute(delete(t.lease).where(t.lease.c.name == name, t.lease.c.holder == holder))
+
+    def lease_holder(self, name: str) -> tuple[str, datetime] | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(t.lease).where(t.lease.c.name == name)).mappings().first()
+            return (r["holder"], r["expires_at"]) if r else None
+
+
+def status_json(s: GroupStatus) -> dict[str, Any]:
+    ratio = s.ratio
+    return {
+        "budget": s.budget, "group": s.group, "state": s.state.value,
+        "spend": str(s.spend.amount) if s.spend else None,
+        "limit": str(s.limit.amount), "currency": s.limit.currency,
+        "ratio": str(ratio.quantize(Decimal("0.0001"))) if ratio is not None else None,
+        "window": s.window.spec, "window_start": s.window.start.isoformat(),
+        "window_end": s.window.end.isoformat(), "incomplete": s.incomplete, "stale": s.stale,
+        "detail": s.detail,
+    }
+
+
+def _obs(r: Mapping[str, Any]) -> SpendObservation:
+    return SpendObservation(
+        source=r["source"], target=r["target"], kind=ObservationKind(r["kind"]),
+        amount=Money(Decimal(r["amount"]), r["currency"]), observed_at=r["observed_at"],
+        start=r["start"], end=r["end"], dims=dict(r["dims"]), complete=bool(r["complete"]),
+        note=r["note"] or "",
+    )
+
+
+def _journal(r: Mapping[str, Any]) -> JournalRow:
+    return JournalRow(
+        id=r["id"], budget=r["budget"], group=r["grp"], target=r["target"], action=r["action"],
+        op=r["op"], status=r["status"], params=dict(r["params"] or {}),
+        prior=dict(r["prior"]) if r["prior"] is not None else None, error=r["error"],
+        attempts=r["attempts"], window_start=r["window_start"], kill_id=r["kill_id"],
+        manual=bool(r["manual"]), actor=r["actor"] or "", reason=r["reason"] or "",
+        created_at=r["created_at"], updated_at=r["updated_at"],
+    )
+
+
+def _merge_spans(spans: list[list[str]]) -> list[list[str]]:
+    parsed = sorted((datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in spans)
+    merged: list[list[datetime]] = []
+    for a, b in parsed:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [[a.isoformat(), b.isoformat()] for a, b in merged[-50:]]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()

@@ -1,0 +1,147 @@
+"""The state schema. Amounts are stored as strings so Decimal survives every backend exactly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC in, aware UTC out, on every backend (SQLite drops zones otherwise)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime reached the store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+observations = Table(
+    "observations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(128), nullable=False),
+    Column("target", String(512), nullable=False),
+    Column("kind", String(16), nullable=False),
+    # start|end for to_date and bucket (latest replaces), observed_at for counter samples
+    Column("period_key", String(80), nullable=False),
+    Column("start", UTCDateTime()),
+    Column("end", UTCDateTime()),
+    Column("observed_at", UTCDateTime(), nullable=False),
+    Column("amount", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("dims", JSON, nullable=False),
+    Column("complete", Boolean, nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    UniqueConstraint("source", "target", "kind", "period_key", name="uq_observation"),
+)
+Index("ix_observations_source_time", observations.c.source, observations.c.observed_at)
+
+target_states = Table(
+    "target_states",
+    metadata,
+    Column("budget", String(128), primary_key=True),
+    Column("grp", String(512), primary_key=True),
+    Column("state", JSON, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+budget_status = Table(
+    "budget_status",
+    metadata,
+    Column("budget", String(128), primary_key=True),
+    Column("grp", String(512), primary_key=True),
+    Column("status", JSON, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+journal = Table(
+    "journal",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("budget", String(128), nullable=False),
+    Column("grp", String(512), nullable=False),
+    Column("target", String(1024), nullable=False),
+    Column("action", String(128), nullable=False),
+    Column("op", String(16), nullable=False),  # kill | restore
+    # pending -> done | failed; dry_run and blocked are final on creation
+    Column("status", String(16), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("prior", JSON),
+    Column("error", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("window_start", UTCDateTime()),
+    Column("kill_id", Integer),  # for restore rows: the kill row being undone
+    Column("manual", Boolean, nullable=False, default=False),
+    Column("actor", String(256), nullable=False, default=""),
+    Column("reason", Text, nullable=False, default=""),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+Index("ix_journal_budget_grp", journal.c.budget, journal.c.grp)
+Index("ix_journal_status", journal.c.status)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("notifier", String(128), nullable=False),
+    Column("dedup_key", String(512), nullable=False),
+    Column("event", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sent | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+    UniqueConstraint("notifier", "dedup_key", name="uq_outbox_dedup"),
+)
+Index("ix_outbox_due", outbox.c.status, outbox.c.next_attempt_at)
+
+source_status = Table(
+    "source_status",
+    metadata,
+    Column("provider", String(128), primary_key=True),
+    Column("source", String(128), primary_key=True),
+    Column("last_attempt", UTCDateTime()),
+    Column("last_success", UTCDateTime()),
+    Column("last_error", Text),
+    Column("data_as_of", UTCDateTime()),
+    Column("coverage", JSON, nullable=False),
+)
+
+lease = Table(
+    "lease",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(256), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
