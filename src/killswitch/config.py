@@ -272,10 +272,15 @@ def parse(data: Any, *, reg: Registry | None = None, source_path: str | None = N
         raise ConfigError([("(top level)", "the config must be a YAML mapping")])
     problems: list[tuple[str, str]] = []
     data = resolve_tree(data, "", problems)
+    unresolved = {path for path, _ in problems}  # their "missing value" errors add nothing
+
+    def errors(exc: ValidationError, prefix: str) -> list[tuple[str, str]]:
+        return [p for p in _errors(exc, prefix) if p[0] not in unresolved]
+
     try:
         base = BaseConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(problems + _errors(exc, "")) from None
+        raise ConfigError(problems + errors(exc, "")) from None
 
     providers: dict[str, ProviderConfig] = {}
     for pname, raw in base.providers.items():
@@ -295,7 +300,7 @@ def parse(data: Any, *, reg: Registry | None = None, source_path: str | None = N
         try:
             providers[pname] = cls.config_model.model_validate(raw)
         except ValidationError as exc:
-            problems += _errors(exc, path)
+            problems += errors(exc, path)
 
     actions: dict[str, tuple[ResolvedAction, ...]] = {}
     seen: set[str] = set()
@@ -335,7 +340,7 @@ def parse(data: Any, *, reg: Registry | None = None, source_path: str | None = N
                 params = acls.params_model.model_validate(params_raw)
                 acls().validate(params)
             except ValidationError as exc:
-                problems += _errors(exc, apath)
+                problems += errors(exc, apath)
                 continue
             except ValueError as exc:
                 problems.append((apath, str(exc)))

@@ -83,7 +83,9 @@ def evaluate(
             st = replace(st, window_start=window.start, warned=frozenset())
         gs = group_spend(grouped.get(g, {}), window, rule.limit.currency, now, coverage)
         spend = gs.amount
-        incomplete = not gs.complete
+        # Partial data is "incomplete" (alerted, fail_closed applies); no data at all is its own
+        # state: normal right after a window resets, and never read as zero.
+        incomplete = not gs.complete and spend is not None
         over = spend is not None and spend.amount >= kill_line
         fail_closed_breach = rule.fail_closed and incomplete and not over
         breached = over or fail_closed_breach

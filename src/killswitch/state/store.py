@@ -314,9 +314,10 @@ class Store:
         stmt = self._insert(t.outbox).values(
             notifier=notifier, dedup_key=dedup_key, event=json.loads(json.dumps(event_)),
             status="pending", attempts=0, next_attempt_at=now, created_at=now,
-        ).on_conflict_do_nothing(index_elements=["notifier", "dedup_key"])
+        ).on_conflict_do_nothing(index_elements=["notifier", "dedup_key"]).returning(t.outbox.c.id)
+        # RETURNING, not rowcount: drivers report -1 for ON CONFLICT DO NOTHING.
         with self.tx() as conn:
-            return bool(conn.execute(stmt).rowcount)
+            return conn.execute(stmt).first() is not None
 
     def outbox_due(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
         o = t.outbox
@@ -357,12 +358,13 @@ class Store:
         with self.tx() as conn:
             res = conn.execute(update(lt).where(
                 lt.c.name == name, or_(lt.c.holder == holder, lt.c.expires_at < now)
-            ).values(holder=holder, expires_at=expires))
-            if res.rowcount:
+            ).values(holder=holder, expires_at=expires).returning(lt.c.name))
+            if res.first() is not None:
                 return True
             ins = self._insert(lt).values(name=name, holder=holder, expires_at=expires)
-            res = conn.execute(ins.on_conflict_do_nothing(index_elements=["name"]))
-            return bool(res.rowcount)
+            res = conn.execute(
+                ins.on_conflict_do_nothing(index_elements=["name"]).returning(lt.c.name))
+            return res.first() is not None
 
     def release_lease(self, name: str, holder: str) -> None:
         with self.tx() as conn:
