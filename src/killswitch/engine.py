@@ -186,6 +186,8 @@ class Engine:
         return out
 
     async def act(self, evaluations: Mapping[str, Evaluation], now: datetime) -> None:
+        # Kills that failed in an earlier cycle are retried first, once per cycle.
+        await self.executor.retry_failed_kills(now)
         kills: list[Decision] = []
         for name, ev in evaluations.items():
             self.store.save_states(name, ev.states, now)
@@ -203,7 +205,6 @@ class Engine:
                         f"incomplete:{d.budget}:{d.group}:{now.isoformat()}"))
         if kills:
             await self.executor.run_kills(kills, now)
-        await self.executor.retry_failed_kills(now)
 
     def publish(self, evaluations: Mapping[str, Evaluation], now: datetime) -> None:
         statuses: list[GroupStatus] = []

@@ -120,14 +120,33 @@ class Executor:
                                     key=f"no_target:{d.budget}:{d.group}:{d.window.key}"))
             return
         status = "dry_run" if p.dry_run else "pending"
+        snapshots: list[dict[str, Any] | None] = []
+        if not p.dry_run:
+            for op in p.ops:
+                try:
+                    snapshots.append(await asyncio.wait_for(op.impl.snapshot(
+                        self.providers[budget.provider], op.target, op.action.params),
+                        ACTION_TIMEOUT))
+                except Exception as exc:  # cannot record prior state: do not act blind
+                    msg = redact(str(exc) or type(exc).__name__)
+                    self.metrics.actions.labels(op.action.name, "failure").inc()
+                    log.error("cannot read prior state; not acting", action=op.action.name,
+                              target=op.target, error=msg)
+                    self.notify(self._event(
+                        "kill_failed", d, now, f"{d.reason}; reading the prior state of "
+                        f"{op.target} failed ({msg}), so nothing was done; retrying next cycle",
+                        key=f"snapshot_failed:{d.budget}:{d.group}:{d.window.key}"))
+                    return
+        else:
+            snapshots = [None] * len(p.ops)
         with self.store.tx() as conn:
             ids = self.store.journal_add(conn, [{
                 "budget": d.budget, "grp": d.group, "target": op.target, "action": op.action.name,
-                "op": "kill", "status": status,
+                "op": "kill", "status": status, "prior": snap,
                 "params": op.action.params.model_dump(mode="json", exclude={"secret"}),
                 "window_start": d.window.start, "manual": manual, "actor": self.identity,
                 "reason": redact(d.reason),
-            } for op in p.ops], now)
+            } for op, snap in zip(p.ops, snapshots, strict=True)], now)
             states = self.store.states(d.budget, conn)
             st = states.get(d.group)
             from killswitch.model import TargetState
@@ -146,10 +165,10 @@ class Executor:
                          for o in p.ops]))
             return
         results = []
-        for row_id, op in zip(ids, p.ops, strict=True):
+        for row_id, op, snap in zip(ids, p.ops, snapshots, strict=True):
             results.append(await self._execute(row_id, op.action, op.target, d.budget, d.group,
                                                d.window, now, manual, budget_provider=budget.provider,
-                                               spend=d))
+                                               spend=d, snapshot=snap))
         ok = [r for r in results if r["result"] == "success"]
         self.metrics.kills.labels(d.budget).inc()
         kind = "kill" if len(ok) == len(results) else "kill_failed"
@@ -169,7 +188,8 @@ class Executor:
     async def _execute(self, row_id: int, ra: ResolvedAction, target: str, budget: str,
                        group: str, window: Window, now: datetime, manual: bool, *,
                        budget_provider: str, spend: Decision | None,
-                       undo_prior: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                       undo_prior: Mapping[str, Any] | None = None,
+                       snapshot: Mapping[str, Any] | None = None) -> dict[str, Any]:
         impl = registry.actions[ra.name]()
         provider = self.providers[budget_provider]
         d = spend
@@ -181,6 +201,8 @@ class Executor:
             if undo_prior is None:
                 prior = await asyncio.wait_for(impl.execute(provider, target, ra.params, ctx),
                                                ACTION_TIMEOUT)
+                if snapshot is not None:  # journaled before the call: authoritative
+                    prior = {**(prior or {}), **snapshot}
             else:
                 await asyncio.wait_for(impl.undo(provider, target, ra.params, undo_prior, ctx),
                                        ACTION_TIMEOUT)
@@ -241,7 +263,8 @@ class Executor:
             undo_prior = next((k.prior or {} for k in kill if k.id == row.kill_id), {})
         self.store.journal_set_pending(row.id, now)
         await self._execute(row.id, ra, row.target, row.budget, row.group, window, now, row.manual,
-                            budget_provider=budget.provider, spend=None, undo_prior=undo_prior)
+                            budget_provider=budget.provider, spend=None, undo_prior=undo_prior,
+                            snapshot=row.prior if row.op == "kill" else None)
 
     def _resolved(self, row: JournalRow) -> ResolvedAction | None:
         for ra in self.config.actions.get(row.budget, ()):

@@ -182,11 +182,26 @@ class Action(ABC):
     def describe(self, target: str, params: ActionParams) -> str:
         return f"{self.name} on {target}"
 
+    async def snapshot(
+        self, provider: Provider, target: str, params: ActionParams
+    ) -> dict[str, Any] | None:
+        """Read the prior state before anything changes; it is journaled WITH the intent.
+
+        Implement it whenever undo depends on prior state: if the daemon dies after the
+        provider applied the action but before the outcome was recorded, the replay would
+        otherwise read our own change as the "prior" state and undo would keep it.
+        """
+        return None
+
     @abstractmethod
     async def execute(
         self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
     ) -> dict[str, Any]:
-        """Do it; return the prior state to journal (JSON-serialisable)."""
+        """Do it; return the prior state to journal (JSON-serialisable).
+
+        When ``snapshot`` is implemented, the journaled snapshot is authoritative and this
+        return value is only merged into it.
+        """
 
     async def undo(
         self,

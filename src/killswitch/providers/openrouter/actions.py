@@ -24,18 +24,21 @@ class DisableKey(Action):
     summary = "PATCH /keys/{hash} disabled=true: the key stops working at once"
     undo_summary = "PATCH /keys/{hash} disabled=<prior value> (false unless it was already off)"
 
+    async def snapshot(
+        self, provider: Provider, target: str, params: ActionParams
+    ) -> dict[str, Any]:
+        body = await _p(provider).http.json("GET", f"/keys/{target}")
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("disabled"), bool):
+            raise MalformedResponse(f"GET /keys/{target}: no boolean data.disabled")
+        return {"disabled": data["disabled"]}
+
     async def execute(
         self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
     ) -> dict[str, Any]:
-        http = _p(provider).http
-        body = await http.json("GET", f"/keys/{target}")
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, dict) or "disabled" not in data:
-            raise MalformedResponse(f"GET /keys/{target}: no data.disabled")
-        prior = bool(data["disabled"])
-        if not prior:
-            await http.request("PATCH", f"/keys/{target}", json={"disabled": True})
-        return {"disabled": prior}
+        # PATCH unconditionally: idempotent, and a replay after a crash must not skip it.
+        await _p(provider).http.request("PATCH", f"/keys/{target}", json={"disabled": True})
+        return {}
 
     async def undo(
         self, provider: Provider, target: str, params: ActionParams,
