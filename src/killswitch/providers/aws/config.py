@@ -41,7 +41,10 @@ class BudgetsSourceConfig(_Sub):
         "last answer",
     )
 
-    _v = field_validator("min_interval", mode="before")(_dur)
+    @field_validator("min_interval", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
+        return _dur(v)
 
 
 class CostExplorerSourceConfig(_Sub):
@@ -68,7 +71,10 @@ class CostExplorerSourceConfig(_Sub):
         description="up to two of service, account, region, usage_type, tag:<key>",
     )
 
-    _v = field_validator("min_interval", "error_retry", mode="before")(_dur)
+    @field_validator("min_interval", "error_retry", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
+        return _dur(v)
 
     @field_validator("group_by")
     @classmethod
@@ -130,7 +136,10 @@ class BedrockSourceConfig(_Sub):
         "profile ids)",
     )
 
-    _v = field_validator("settle", mode="before")(_dur)
+    @field_validator("settle", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
+        return _dur(v)
 
     @field_validator("period")
     @classmethod

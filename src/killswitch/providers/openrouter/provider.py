@@ -56,6 +56,8 @@ def parse_key(item: Any, index: int) -> dict[str, Any]:
     for f in ("usage", *_WINDOWS):
         if f not in item or item[f] is None:
             raise MalformedResponse(f"/keys data[{index}].{f} is missing for key {h}")
+        if not isinstance(item[f], int | float) or isinstance(item[f], bool):
+            raise MalformedResponse(f"/keys data[{index}].{f} is not a number for key {h}")
         try:
             out[f] = to_decimal(item[f], field_name=f)
         except ValueError as exc:
