@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -19,13 +20,14 @@ import structlog
 from killswitch.config import Config, ResolvedAction
 from killswitch.errors import ActionError
 from killswitch.metrics import Metrics
-from killswitch.model import Decision, DecisionKind, Window
+from killswitch.model import Decision, DecisionKind, Money, Window
 from killswitch.notifiers.events import Event
 from killswitch.plugins import Action, ActionContext, Provider, TargetRequest, registry
 from killswitch.secrets import redact
 from killswitch.state import JournalRow, Store
 
 log = structlog.get_logger("killswitch.executor")
+_CENT = Decimal("0.01")
 
 ACTION_TIMEOUT = 120.0
 
@@ -146,6 +148,7 @@ class Executor:
                 "params": op.action.params.model_dump(mode="json", exclude={"secret"}),
                 "window_start": d.window.start, "manual": manual, "actor": self.identity,
                 "reason": redact(d.reason),
+                "spend": str(d.spend.amount) if d.spend else None,
             } for op, snap in zip(p.ops, snapshots, strict=True)], now)
             states = self.store.states(d.budget, conn)
             st = states.get(d.group)
@@ -166,9 +169,9 @@ class Executor:
             return
         results = []
         for row_id, op, snap in zip(ids, p.ops, snapshots, strict=True):
-            results.append(await self._execute(row_id, op.action, op.target, d.budget, d.group,
-                                               d.window, now, manual, budget_provider=budget.provider,
-                                               spend=d, snapshot=snap))
+            results.append(await self._execute(
+                row_id, op.action, op.target, d.budget, d.group, d.window, now, manual,
+                budget_provider=budget.provider, spend=d, snapshot=snap))
         ok = [r for r in results if r["result"] == "success"]
         self.metrics.kills.labels(d.budget).inc()
         kind = "kill" if len(ok) == len(results) else "kill_failed"
@@ -262,9 +265,22 @@ class Executor:
             kill = self.store.journal_rows(budget=row.budget, group=row.group, op="kill")
             undo_prior = next((k.prior or {} for k in kill if k.id == row.kill_id), {})
         self.store.journal_set_pending(row.id, now)
-        await self._execute(row.id, ra, row.target, row.budget, row.group, window, now, row.manual,
-                            budget_provider=budget.provider, spend=None, undo_prior=undo_prior,
-                            snapshot=row.prior if row.op == "kill" else None)
+        result = await self._execute(
+            row.id, ra, row.target, row.budget, row.group, window, now, row.manual,
+            budget_provider=budget.provider, spend=None, undo_prior=undo_prior,
+            snapshot=row.prior if row.op == "kill" else None)
+        # Announce it: the crash may have come before the notification was queued. Same dedup
+        # key as the original announcement, so it is never sent twice.
+        spend = Money(Decimal(row.spend), budget.limit_money.currency) if row.spend else None
+        d = Decision(DecisionKind.KILL if row.op == "kill" else DecisionKind.RESTORE, row.budget,
+                     row.group, window, spend, budget.limit_money, row.reason)
+        ok = result["result"] == "success"
+        kind = ("kill" if ok else "kill_failed") if row.op == "kill" else (
+            "restore" if ok else "restore_failed")
+        self.notify(self._event(
+            kind, d, now, f"{row.reason} (completed after a restart: the journal replayed it)",
+            actions=[result], restore_hint=self._restore_hint(row.budget, row.group)
+            if row.op == "kill" else None))
 
     def _resolved(self, row: JournalRow) -> ResolvedAction | None:
         for ra in self.config.actions.get(row.budget, ()):
@@ -373,8 +389,3 @@ class Executor:
             details=details or {},
         )
 
-
-from decimal import Decimal  # noqa: E402
-
-_CENT = Decimal("0.01")
-DecisionKind = DecisionKind

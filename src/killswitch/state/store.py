@@ -51,6 +51,7 @@ class JournalRow:
     reason: str
     created_at: datetime
     updated_at: datetime
+    spend: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = self.__dict__.copy()
@@ -405,7 +406,7 @@ def _journal(r: Mapping[str, Any]) -> JournalRow:
         prior=dict(r["prior"]) if r["prior"] is not None else None, error=r["error"],
         attempts=r["attempts"], window_start=r["window_start"], kill_id=r["kill_id"],
         manual=bool(r["manual"]), actor=r["actor"] or "", reason=r["reason"] or "",
-        created_at=r["created_at"], updated_at=r["updated_at"],
+        created_at=r["created_at"], updated_at=r["updated_at"], spend=r["spend"],
     )
 
 

@@ -103,6 +103,7 @@ journal = Table(
     Column("manual", Boolean, nullable=False, default=False),
     Column("actor", String(256), nullable=False, default=""),
     Column("reason", Text, nullable=False, default=""),
+    Column("spend", String(64)),  # the spend that triggered it, for replayed announcements
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )

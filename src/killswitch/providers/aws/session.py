@@ -138,9 +138,7 @@ class AwsSession:
             extra["ExternalId"] = s.external_id
 
         def refresh() -> dict[str, str]:
-            resp = sts.assume_role(
-                RoleArn=s.role_arn, RoleSessionName=s.role_session_name, **extra
-            )
+            resp = sts.assume_role(RoleArn=s.role_arn, RoleSessionName=s.role_session_name, **extra)
             c = resp["Credentials"]
             return {
                 "access_key": c["AccessKeyId"],

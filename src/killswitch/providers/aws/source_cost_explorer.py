@@ -132,22 +132,32 @@ class CostExplorerSource:
         for (start, end, keys), money in sorted(amounts.items()):
             target = "/".join(keys) if keys else "total"
             dims = dict(zip(dims_names, keys, strict=True))
-            note = "estimated (Cost Explorer data lags up to 24 h)" if estimated[
-                (start, end)] else ""
-            obs.append(SpendObservation(
-                self.name, target, ObservationKind.BUCKET, money, now, _day(start), _day(end),
-                dims, note=note,
-            ))
-        coverage = tuple(
-            Coverage(self.name, _day(s), _day(e)) for s, e in sorted(days)
-        )
+            note = (
+                "estimated (Cost Explorer data lags up to 24 h)" if estimated[(start, end)] else ""
+            )
+            obs.append(
+                SpendObservation(
+                    self.name,
+                    target,
+                    ObservationKind.BUCKET,
+                    money,
+                    now,
+                    _day(start),
+                    _day(end),
+                    dims,
+                    note=note,
+                )
+            )
+        coverage = tuple(Coverage(self.name, _day(s), _day(e)) for s, e in sorted(days))
         return PollResult(self.name, tuple(obs), coverage=coverage, data_as_of=now)
 
     @staticmethod
     def _keys(group: Any, n: int) -> tuple[str, ...]:
         keys = group.get("Keys") if isinstance(group, dict) else None
-        if not isinstance(keys, list) or len(keys) != n or not all(
-            isinstance(k, str) for k in keys
+        if (
+            not isinstance(keys, list)
+            or len(keys) != n
+            or not all(isinstance(k, str) for k in keys)
         ):
             raise MalformedResponse("GetCostAndUsage: a group has no Keys of the grouped shape")
         # Tag groups come back as "key$value" ("key$" when the resource is untagged).
@@ -166,4 +176,3 @@ class CostExplorerSource:
         except ValueError as exc:
             raise MalformedResponse(f"GetCostAndUsage: {exc}") from None
         return Money(amount, unit)
-
