@@ -615,13 +615,12 @@ class AttachScp(Action):
         ctx: ActionContext,
     ) -> None:
         assert isinstance(params, ScpParams)
-        if prior.get("preexisting"):
-            return
         s = _session(provider)
         policy_id = str(prior.get("policy_id") or params.policy_id)
         mine = policies.scp_tag(policy_id, ctx.budget)
         attached, tags = await self._state(s, target, policy_id)
-        # Ours if the journal says we attached it, or (prior lost) our tag is still there.
+        # Ours if the journal says it was not there before, or our tag is on the target (which
+        # only execute puts there). A pre-existing attachment without our tag is never touched.
         owned = prior.get("preexisting") is False or mine in tags
         if mine in tags:
             await s.call(

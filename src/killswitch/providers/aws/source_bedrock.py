@@ -80,11 +80,12 @@ def read_plan(
     lo = start
     for edge, res in tiers:
         hi = end if edge is None else min(end, ceil(edge, res))
+        if hi <= lo:
+            continue  # start is newer than this tier
         if not spans:
             lo = floor(lo, res)
-        if hi > lo:
-            spans.append((lo, hi, res))
-            lo = hi
+        spans.append((lo, hi, res))
+        lo = hi
         if lo >= end:
             break
     return spans
@@ -278,7 +279,7 @@ class BedrockSource:
                 start = ts + timedelta(seconds=k * p)
                 if start >= now:
                     break
-                part = share if k < parts - 1 else amount - share * (parts - 1)
+                part = amount if parts == 1 else share if k < parts - 1 else amount - share * k
                 out.append(
                     SpendObservation(
                         self.name,
