@@ -20,8 +20,10 @@ def shared_dir() -> Path:
 def shared() -> Path:
     d = shared_dir()
     if not d.exists():
-        pytest.fail(f"shared/ not found at {d}: clone the repo with shared/ beside it "
-                    "or set KILLSWITCH_SHARED_DIR")
+        pytest.fail(
+            f"shared/ not found at {d}: clone the repo with shared/ beside it "
+            "or set KILLSWITCH_SHARED_DIR"
+        )
     return d
 
 
@@ -40,8 +42,10 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if not url:
         if os.environ.get("CI"):
             pytest.fail("KILLSWITCH_TEST_POSTGRES_URL is not set in CI (.ci/run sets it)")
-        pytest.skip("PostgreSQL store tests need KILLSWITCH_TEST_POSTGRES_URL "
-                    "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            "PostgreSQL store tests need KILLSWITCH_TEST_POSTGRES_URL "
+            "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        )
     from sqlalchemy import create_engine, text
 
     schema = f"ks_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"

@@ -12,29 +12,47 @@ def matrix() -> list[dict[str, Any]]:
     rows = []
     for ptype, cls in sorted(reg.providers.items()):
         caps = cls.capabilities
-        rows.append({
-            "provider": ptype,
-            "sources": list(getattr(cls, "source_names", ()) or ()),
-            "reads": list(caps.reads),
-            "granularity": caps.granularity,
-            "latency": caps.latency,
-            "scopes": list(caps.scopes),
-            "notes": list(caps.notes),
-            "actions": [_action(a) for a in sorted(reg.actions_for(ptype).values(),
-                                                    key=lambda a: a.name)],
-        })
+        rows.append(
+            {
+                "provider": ptype,
+                "sources": list(getattr(cls, "source_names", ()) or ()),
+                "reads": list(caps.reads),
+                "granularity": caps.granularity,
+                "latency": caps.latency,
+                "scopes": list(caps.scopes),
+                "notes": list(caps.notes),
+                "actions": [
+                    _action(a)
+                    for a in sorted(reg.actions_for(ptype).values(), key=lambda a: a.name)
+                ],
+            }
+        )
     generic = reg.actions_for(GENERIC)
     if generic:
-        rows.append({"provider": GENERIC, "sources": [], "reads": [], "granularity": "",
-                     "latency": "", "scopes": [], "notes": ["usable with any provider"],
-                     "actions": [_action(a) for a in generic.values()]})
+        rows.append(
+            {
+                "provider": GENERIC,
+                "sources": [],
+                "reads": [],
+                "granularity": "",
+                "latency": "",
+                "scopes": [],
+                "notes": ["usable with any provider"],
+                "actions": [_action(a) for a in generic.values()],
+            }
+        )
     return rows
 
 
 def _action(a: Any) -> dict[str, Any]:
-    return {"name": a.name, "summary": a.summary, "irreversible": a.irreversible,
-            "reversible": a().reversible, "undo": a.undo_summary,
-            "permissions": list(a.permissions)}
+    return {
+        "name": a.name,
+        "summary": a.summary,
+        "irreversible": a.irreversible,
+        "reversible": a().reversible,
+        "undo": a.undo_summary,
+        "permissions": list(a.permissions),
+    }
 
 
 def render_text(rows: list[dict[str, Any]]) -> str:
@@ -57,11 +75,16 @@ def render_text(rows: list[dict[str, Any]]) -> str:
 
 
 def render_markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| provider | sources | reads | latency | actions (reversible ✓ / irreversible ✗) |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| provider | sources | reads | latency | actions (reversible ✓ / irreversible ✗) |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
-        acts = "<br>".join(f"`{a['name']}` {'✗' if a['irreversible'] else '✓'}"
-                           for a in r["actions"])
-        lines.append(f"| {r['provider']} | {', '.join(r['sources']) or '-'} | "
-                     f"{'; '.join(r['reads']) or '-'} | {r['latency'] or '-'} | {acts} |")
+        acts = "<br>".join(
+            f"`{a['name']}` {'✗' if a['irreversible'] else '✓'}" for a in r["actions"]
+        )
+        lines.append(
+            f"| {r['provider']} | {', '.join(r['sources']) or '-'} | "
+            f"{'; '.join(r['reads']) or '-'} | {r['latency'] or '-'} | {acts} |"
+        )
     return "\n".join(lines)

@@ -13,8 +13,9 @@ import typer
 from killswitch import __version__
 from killswitch.errors import ConfigError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Hard spending caps for LLM APIs and clouds.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Hard spending caps for LLM APIs and clouds."
+)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="config file (YAML)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
@@ -45,10 +46,11 @@ def _runtime(path: Path, *, dry_run: bool = False) -> Any:
 
 
 @app.command()
-def run(config: ConfigOpt,
-        once: Annotated[bool, typer.Option(help="one poll/evaluate/act cycle, then exit")] = False,
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="journal, never execute")] = False,
-        ) -> None:
+def run(
+    config: ConfigOpt,
+    once: Annotated[bool, typer.Option(help="one poll/evaluate/act cycle, then exit")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="journal, never execute")] = False,
+) -> None:
     """Run the daemon."""
     from killswitch.daemon import Daemon
 
@@ -61,15 +63,17 @@ def run(config: ConfigOpt,
 def check_config(config: ConfigOpt) -> None:
     """Validate the config (secret references included) and exit."""
     cfg = _load(config)
-    typer.echo(f"ok: {len(cfg.providers)} provider(s), {len(cfg.budgets)} budget(s), "
-               f"{len(cfg.base.notifiers)} notifier(s)")
+    typer.echo(
+        f"ok: {len(cfg.providers)} provider(s), {len(cfg.budgets)} budget(s), "
+        f"{len(cfg.base.notifiers)} notifier(s)"
+    )
 
 
 @app.command()
 def plan(config: ConfigOpt, json_out: JsonOpt = False) -> None:
     """Poll once and show what would be done and why. Changes nothing."""
-    from killswitch.engine import rule_for
     from killswitch.core.evaluate import evaluate
+    from killswitch.engine import rule_for
     from killswitch.model import DecisionKind
 
     rt = _runtime(config)
@@ -84,17 +88,27 @@ def plan(config: ConfigOpt, json_out: JsonOpt = False) -> None:
                 src = eng.source_of(b)
                 result = polls.get(src)
                 obs = eng.ledger.observations(src) + list(result.observations if result else [])
-                ev = evaluate(rule_for(b), obs, rt.store.states(b.name), now,
-                              coverage=rt.store.coverage(src) + list(
-                                  result.coverage if result else []))
+                ev = evaluate(
+                    rule_for(b),
+                    obs,
+                    rt.store.states(b.name),
+                    now,
+                    coverage=rt.store.coverage(src) + list(result.coverage if result else []),
+                )
                 for s in ev.statuses:
-                    out.append({"budget": b.name, "group": s.group, "state": s.state.value,
-                                "spend": str(s.spend.amount) if s.spend else None,
-                                "limit": str(s.limit.amount), "currency": s.limit.currency,
-                                "window": f"{s.window.start.isoformat()} .. "
-                                          f"{s.window.end.isoformat()}",
-                                "source_error": result.error if result else None,
-                                "decisions": []})
+                    out.append(
+                        {
+                            "budget": b.name,
+                            "group": s.group,
+                            "state": s.state.value,
+                            "spend": str(s.spend.amount) if s.spend else None,
+                            "limit": str(s.limit.amount),
+                            "currency": s.limit.currency,
+                            "window": f"{s.window.start.isoformat()} .. {s.window.end.isoformat()}",
+                            "source_error": result.error if result else None,
+                            "decisions": [],
+                        }
+                    )
                 for d in ev.decisions:
                     row = next(r for r in out if r["budget"] == b.name and r["group"] == d.group)
                     item: dict[str, Any] = {"decision": d.kind.value, "reason": d.reason}
@@ -104,8 +118,10 @@ def plan(config: ConfigOpt, json_out: JsonOpt = False) -> None:
                         item["would_touch"] = [o.description for o in p.ops]
                         item["protected"] = p.protected
                     elif d.kind is DecisionKind.RESTORE:
-                        item["would_undo"] = [f"{k.action} on {k.target}"
-                                              for k in eng.executor.open_kills(b.name, d.group)]
+                        item["would_undo"] = [
+                            f"{k.action} on {k.target}"
+                            for k in eng.executor.open_kills(b.name, d.group)
+                        ]
                     row["decisions"].append(item)
         await rt.aclose()
         return out
@@ -115,8 +131,10 @@ def plan(config: ConfigOpt, json_out: JsonOpt = False) -> None:
         typer.echo(json.dumps(rows, indent=2))
         return
     for r in rows:
-        typer.echo(f"{r['budget']} [{r['group']}] {r['state']}: {r['spend'] or '?'} / "
-                   f"{r['limit']} {r['currency']} ({r['window']})")
+        typer.echo(
+            f"{r['budget']} [{r['group']}] {r['state']}: {r['spend'] or '?'} / "
+            f"{r['limit']} {r['currency']} ({r['window']})"
+        )
         if r["source_error"]:
             typer.echo(f"    source error: {r['source_error']}")
         for d in r["decisions"]:
@@ -144,20 +162,26 @@ def status(config: ConfigOpt, json_out: JsonOpt = False) -> None:
     if not rows:
         typer.echo("no status yet: the daemon has not completed a cycle on this state")
         return
-    typer.echo(f"{'BUDGET':24} {'TARGET':24} {'STATE':10} {'SPEND':>12} {'LIMIT':>10} "
-               f"{'RATIO':>7}  WINDOW")
+    typer.echo(
+        f"{'BUDGET':24} {'TARGET':24} {'STATE':10} {'SPEND':>12} {'LIMIT':>10} {'RATIO':>7}  WINDOW"
+    )
     for r in rows:
         ratio = f"{float(r['ratio']) * 100:.1f}%" if r["ratio"] is not None else "-"
         spend = f"{float(r['spend']):.2f}" if r["spend"] is not None else "?"
-        typer.echo(f"{r['budget'][:24]:24} {r['group'][:24]:24} {r['state']:10} {spend:>12} "
-                   f"{float(r['limit']):>10.2f} {ratio:>7}  {r['window']} from "
-                   f"{r['window_start']}")
+        typer.echo(
+            f"{r['budget'][:24]:24} {r['group'][:24]:24} {r['state']:10} {spend:>12} "
+            f"{float(r['limit']):>10.2f} {ratio:>7}  {r['window']} from "
+            f"{r['window_start']}"
+        )
 
 
 @app.command()
-def history(config: ConfigOpt, json_out: JsonOpt = False,
-            limit: Annotated[int, typer.Option(min=1, help="newest N entries")] = 100,
-            budget: Annotated[str | None, typer.Option(help="only this budget")] = None) -> None:
+def history(
+    config: ConfigOpt,
+    json_out: JsonOpt = False,
+    limit: Annotated[int, typer.Option(min=1, help="newest N entries")] = 100,
+    budget: Annotated[str | None, typer.Option(help="only this budget")] = None,
+) -> None:
     """The action journal, newest first."""
     from killswitch.state import Store
 
@@ -169,9 +193,12 @@ def history(config: ConfigOpt, json_out: JsonOpt = False,
         typer.echo(json.dumps([r.to_json() for r in rows], indent=2))
         return
     for r in rows:
-        typer.echo(f"#{r.id} {r.created_at:%Y-%m-%d %H:%M:%S} {r.op:7} {r.status:9} {r.action} "
-                   f"on {r.target} [{r.budget}/{r.group}]" + (" manual" if r.manual else "")
-                   + (f" error: {r.error}" if r.error else ""))
+        typer.echo(
+            f"#{r.id} {r.created_at:%Y-%m-%d %H:%M:%S} {r.op:7} {r.status:9} {r.action} "
+            f"on {r.target} [{r.budget}/{r.group}]"
+            + (" manual" if r.manual else "")
+            + (f" error: {r.error}" if r.error else "")
+        )
 
 
 def _budget_or_fail(cfg: Any, name: str) -> Any:
@@ -190,14 +217,25 @@ def _manual_decision(rt: Any, budget_name: str, target: str | None, kind: Any) -
     window = b.window_spec.at(now)
     group = target if (target and b.scope_spec.each) else ALL_GROUP
     dims = {b.scope_spec.each or "key": (target,)} if target else {}
-    return Decision(kind, b.name, group, window, None, b.limit_money,
-                    f"manual {kind.value} from the CLI", members=(target,) if target else (),
-                    dims=dims)
+    return Decision(
+        kind,
+        b.name,
+        group,
+        window,
+        None,
+        b.limit_money,
+        f"manual {kind.value} from the CLI",
+        members=(target,) if target else (),
+        dims=dims,
+    )
 
 
 @app.command()
-def kill(config: ConfigOpt, budget: Annotated[str, typer.Argument(help="budget name")],
-         target: Annotated[str | None, typer.Option(help="only this target")] = None) -> None:
+def kill(
+    config: ConfigOpt,
+    budget: Annotated[str, typer.Argument(help="budget name")],
+    target: Annotated[str | None, typer.Option(help="only this target")] = None,
+) -> None:
     """Kill now (journaled, notified, like an automatic kill; ignores the blast-radius limit)."""
     from killswitch.model import DecisionKind
 
@@ -219,8 +257,11 @@ def kill(config: ConfigOpt, budget: Annotated[str, typer.Argument(help="budget n
 
 
 @app.command()
-def restore(config: ConfigOpt, budget: Annotated[str, typer.Argument(help="budget name")],
-            target: Annotated[str | None, typer.Option(help="only this target")] = None) -> None:
+def restore(
+    config: ConfigOpt,
+    budget: Annotated[str, typer.Argument(help="budget name")],
+    target: Annotated[str | None, typer.Option(help="only this target")] = None,
+) -> None:
     """Undo what killswitch did for a budget (all groups, or one target)."""
     from killswitch.model import DecisionKind
 
@@ -252,8 +293,10 @@ def restore(config: ConfigOpt, budget: Annotated[str, typer.Argument(help="budge
 def _print_latest(rt: Any, budget: str) -> None:
     for r in rt.store.journal_rows(budget=budget, limit=10, newest_first=True):
         if r.manual:
-            typer.echo(f"#{r.id} {r.op} {r.status}: {r.action} on {r.target}"
-                       + (f" ({r.error})" if r.error else ""))
+            typer.echo(
+                f"#{r.id} {r.op} {r.status}: {r.action} on {r.target}"
+                + (f" ({r.error})" if r.error else "")
+            )
 
 
 @app.command()
@@ -281,8 +324,14 @@ def doctor(config: ConfigOpt) -> None:
     async def go() -> bool:
         ok = True
         for name, p in rt.providers.items():
-            acts = sorted({a.name for b in rt.config.budgets if b.provider == name
-                           for a in rt.config.actions[b.name]})
+            acts = sorted(
+                {
+                    a.name
+                    for b in rt.config.budgets
+                    if b.provider == name
+                    for a in rt.config.actions[b.name]
+                }
+            )
             typer.echo(f"{name} ({p.config.type}):")
             try:
                 findings = await p.doctor(acts)
@@ -317,4 +366,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -89,7 +89,7 @@ class BudgetConfig(Strict):
     @classmethod
     def _warn(cls, v: tuple[Decimal, ...]) -> tuple[Decimal, ...]:
         for x in v:
-            if not 0 < x:
+            if not x > 0:
                 raise ValueError("warn_at fractions must be above 0 (e.g. [0.5, 0.8])")
         return tuple(sorted(set(v)))
 
@@ -107,7 +107,9 @@ class BudgetConfig(Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {v!r}: use an IANA name like UTC or Europe/Kyiv") from None
+            raise ValueError(
+                f"unknown timezone {v!r}: use an IANA name like UTC or Europe/Kyiv"
+            ) from None
         return v
 
     @field_validator("scope")
@@ -288,13 +290,18 @@ def parse(data: Any, *, reg: Registry | None = None, source_path: str | None = N
         if not NAME.match(pname):
             problems.append((path, "provider names use letters, digits, '-', '_' or '.'"))
         if not isinstance(raw, dict) or "type" not in raw:
-            problems.append((f"{path}.type", f"missing; one of: {', '.join(sorted(reg.providers))}"))
+            problems.append(
+                (f"{path}.type", f"missing; one of: {', '.join(sorted(reg.providers))}")
+            )
             continue
         cls = reg.providers.get(str(raw["type"]))
         if cls is None:
             problems.append(
-                (f"{path}.type", f"unknown provider type {raw['type']!r}; "
-                 f"known: {', '.join(sorted(reg.providers))}")
+                (
+                    f"{path}.type",
+                    f"unknown provider type {raw['type']!r}; "
+                    f"known: {', '.join(sorted(reg.providers))}",
+                )
             )
             continue
         try:
@@ -318,8 +325,10 @@ def parse(data: Any, *, reg: Registry | None = None, source_path: str | None = N
             src_names = _source_names(reg, pconf)
             if src_names is not None and b.source not in src_names:
                 problems.append(
-                    (f"{path}.source", f"{pconf.type} has no source {b.source!r}; "
-                     f"known: {', '.join(src_names)}")
+                    (
+                        f"{path}.source",
+                        f"{pconf.type} has no source {b.source!r}; known: {', '.join(src_names)}",
+                    )
                 )
         resolved = []
         for j, entry in enumerate(b.actions):
@@ -333,8 +342,11 @@ def parse(data: Any, *, reg: Registry | None = None, source_path: str | None = N
             ptype = pconf.type if pconf else None
             if acls.provider_type not in (ptype, "generic"):
                 problems.append(
-                    (apath, f"{name} belongs to provider type {acls.provider_type!r}, "
-                     f"but this budget's provider is {ptype!r}")
+                    (
+                        apath,
+                        f"{name} belongs to provider type {acls.provider_type!r}, "
+                        f"but this budget's provider is {ptype!r}",
+                    )
                 )
             try:
                 params = acls.params_model.model_validate(params_raw)
@@ -347,8 +359,11 @@ def parse(data: Any, *, reg: Registry | None = None, source_path: str | None = N
                 continue
             if acls.irreversible and not b.allow_irreversible:
                 problems.append(
-                    (apath, f"{name} is irreversible; set allow_irreversible: true on the "
-                     "budget to opt in, or choose a reversible action")
+                    (
+                        apath,
+                        f"{name} is irreversible; set allow_irreversible: true on the "
+                        "budget to opt in, or choose a reversible action",
+                    )
                 )
             resolved.append(ResolvedAction(name, params, acls.irreversible))
         actions[b.name] = tuple(resolved)

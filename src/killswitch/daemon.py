@@ -60,23 +60,38 @@ class Runtime:
         self.store.close()
 
 
-def build(config: Config, *, clock: Callable[[], datetime] = system_clock,
-          transport: httpx.AsyncBaseTransport | None = None,
-          identity: str | None = None, extras: dict[str, Any] | None = None) -> Runtime:
+def build(
+    config: Config,
+    *,
+    clock: Callable[[], datetime] = system_clock,
+    transport: httpx.AsyncBaseTransport | None = None,
+    identity: str | None = None,
+    extras: dict[str, Any] | None = None,
+) -> Runtime:
     registry.load()
     store = Store(config.base.state)
     prices = PriceBook(config.base.prices)
     ctx = ProviderContext(
-        prices=prices, drift_alert_usd=config.base.reconciliation.drift_alert_usd,
+        prices=prices,
+        drift_alert_usd=config.base.reconciliation.drift_alert_usd,
         drift_alert_ratio=config.base.reconciliation.drift_alert_ratio,
-        http_transport=transport, extras=extras or {},
+        http_transport=transport,
+        extras=extras or {},
     )
-    providers = {name: registry.providers[pc.type](name, pc, ctx)
-                 for name, pc in config.providers.items()}
+    providers = {
+        name: registry.providers[pc.type](name, pc, ctx) for name, pc in config.providers.items()
+    }
     metrics = Metrics()
     notifiers = build_notifiers(config.base.notifiers, transport)
-    engine = Engine(config, store, providers, notifiers, metrics, clock=clock,
-                    identity=identity or default_identity())
+    engine = Engine(
+        config,
+        store,
+        providers,
+        notifiers,
+        metrics,
+        clock=clock,
+        identity=identity or default_identity(),
+    )
     return Runtime(config, store, providers, engine, metrics)
 
 
@@ -90,14 +105,25 @@ class Daemon:
 
     def banner(self) -> None:
         c = self.rt.config.base
-        log.info("killswitch starting", version=__version__, config=self.rt.config.source_path,
-                 state=self.rt.store.redacted_url(), listen=c.listen, dry_run=c.dry_run,
-                 max_actions_per_cycle=c.max_actions_per_cycle, protect=list(c.protect),
-                 providers={n: p.type for n, p in self.rt.config.providers.items()},
-                 budgets=[b.name for b in c.budgets], notifiers=[n.type for n in c.notifiers],
-                 ha=c.ha.enabled, identity=self.rt.engine.identity)
+        log.info(
+            "killswitch starting",
+            version=__version__,
+            config=self.rt.config.source_path,
+            state=self.rt.store.redacted_url(),
+            listen=c.listen,
+            dry_run=c.dry_run,
+            max_actions_per_cycle=c.max_actions_per_cycle,
+            protect=list(c.protect),
+            providers={n: p.type for n, p in self.rt.config.providers.items()},
+            budgets=[b.name for b in c.budgets],
+            notifiers=[n.type for n in c.notifiers],
+            ha=c.ha.enabled,
+            identity=self.rt.engine.identity,
+        )
         if c.dry_run:
-            log.warning("*** DRY-RUN: decisions are journaled and announced, NOTHING is executed ***")
+            log.warning(
+                "*** DRY-RUN: decisions are journaled and announced, NOTHING is executed ***"
+            )
         for b in c.budgets:
             if b.dry_run and not c.dry_run:
                 log.warning("budget in dry-run", budget=b.name)
@@ -135,7 +161,8 @@ class Daemon:
         was = self.leader
         try:
             self.leader = self.rt.store.acquire_lease(
-                LEASE_NAME, self.rt.engine.identity, now, timedelta(seconds=ha.lease_seconds))
+                LEASE_NAME, self.rt.engine.identity, now, timedelta(seconds=ha.lease_seconds)
+            )
         except Exception:
             self.leader = False
             log.exception("lease check failed; standing by")
@@ -176,16 +203,35 @@ class Daemon:
             sched = AsyncIOScheduler(timezone=UTC)
             now = datetime.now(UTC)
             for name, p in rt.providers.items():
-                sched.add_job(self.provider_cycle, "interval", args=[name],
-                              seconds=p.config.poll_interval.total_seconds(), next_run_time=now,
-                              max_instances=1, coalesce=True, id=f"cycle:{name}",
-                              misfire_grace_time=None)
-            sched.add_job(self.outbox_cycle, "interval", seconds=rt.config.base.outbox_interval,
-                          next_run_time=now, max_instances=1, coalesce=True, id="outbox")
+                sched.add_job(
+                    self.provider_cycle,
+                    "interval",
+                    args=[name],
+                    seconds=p.config.poll_interval.total_seconds(),
+                    next_run_time=now,
+                    max_instances=1,
+                    coalesce=True,
+                    id=f"cycle:{name}",
+                    misfire_grace_time=None,
+                )
+            sched.add_job(
+                self.outbox_cycle,
+                "interval",
+                seconds=rt.config.base.outbox_interval,
+                next_run_time=now,
+                max_instances=1,
+                coalesce=True,
+                id="outbox",
+            )
             if rt.config.base.ha.enabled:
-                sched.add_job(self.lease_cycle, "interval",
-                              seconds=max(1.0, rt.config.base.ha.lease_seconds / 3),
-                              max_instances=1, coalesce=True, id="lease")
+                sched.add_job(
+                    self.lease_cycle,
+                    "interval",
+                    seconds=max(1.0, rt.config.base.ha.lease_seconds / 3),
+                    max_instances=1,
+                    coalesce=True,
+                    id="lease",
+                )
             sched.start()
             await self.stop_event.wait()
             log.info("stopping: no new cycles; waiting for in-flight work", grace_s=STOP_GRACE)

@@ -35,9 +35,15 @@ OUTBOX_GIVE_UP_AFTER = timedelta(days=7)
 
 def rule_for(b: BudgetConfig) -> BudgetRule:
     return BudgetRule(
-        name=b.name, scope=b.scope_spec, window=b.window_spec, limit=b.limit_money,
-        warn_at=b.warn_at, kill_at=b.kill_at, enforce=b.mode == "enforce" and bool(b.actions),
-        restore_on_reset=b.restore == "on_reset", fail_closed=b.fail_closed,
+        name=b.name,
+        scope=b.scope_spec,
+        window=b.window_spec,
+        limit=b.limit_money,
+        warn_at=b.warn_at,
+        kill_at=b.kill_at,
+        enforce=b.mode == "enforce" and bool(b.actions),
+        restore_on_reset=b.restore == "on_reset",
+        fail_closed=b.fail_closed,
     )
 
 
@@ -57,9 +63,17 @@ class CycleReport:
 
 
 class Engine:
-    def __init__(self, config: Config, store: Store, providers: Mapping[str, Provider],
-                 notifiers: list[Notifier], metrics: Metrics, *,
-                 clock: Callable[[], datetime], identity: str) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        providers: Mapping[str, Provider],
+        notifiers: list[Notifier],
+        metrics: Metrics,
+        *,
+        clock: Callable[[], datetime],
+        identity: str,
+    ) -> None:
         self.config = config
         self.store = store
         self.providers = providers
@@ -75,8 +89,10 @@ class Engine:
         for b in config.budgets:
             snap.providers[b.name] = b.provider
         metrics.init_series(
-            providers, [a.name for acts in config.actions.values() for a in acts],
-            [n.name for n in notifiers], [b.name for b in config.budgets],
+            providers,
+            [a.name for acts in config.actions.values() for a in acts],
+            [n.name for n in notifiers],
+            [b.name for b in config.budgets],
         )
         self.store.forget_budgets(b.name for b in config.budgets)
 
@@ -91,12 +107,16 @@ class Engine:
         now = self.clock()
         for n in self.notifiers:
             self.store.enqueue(n.name, event.dedup_key, event.to_json(), now)
-        log.info("event", kind=event.kind, budget=event.budget, group=event.group,
-                 summary=event.summary)
+        log.info(
+            "event", kind=event.kind, budget=event.budget, group=event.group, summary=event.summary
+        )
 
     def _since(self, source: str, now: datetime) -> datetime:
-        starts = [b.window_spec.at(now).start for b in self.config.budgets
-                  if b.provider in self.providers and self.source_of(b) == source]
+        starts = [
+            b.window_spec.at(now).start
+            for b in self.config.budgets
+            if b.provider in self.providers and self.source_of(b) == source
+        ]
         return min(starts) if starts else now - timedelta(days=1)
 
     # ---- the cycle -----------------------------------------------------------------------
@@ -104,7 +124,8 @@ class Engine:
         provider = self.providers[provider_name]
         sources = provider.sources()
         wanted = {self.source_of(b) for b in self.budgets_of(provider_name)} or {
-            provider.default_source}
+            provider.default_source
+        }
         out = {}
         for name in sorted(wanted):
             src = sources[name]
@@ -122,8 +143,7 @@ class Engine:
             out[name] = result
         return out
 
-    def record(self, provider_name: str, results: Mapping[str, PollResult], now: datetime
-               ) -> None:
+    def record(self, provider_name: str, results: Mapping[str, PollResult], now: datetime) -> None:
         provider = self.providers[provider_name]
         snap = self.metrics.snapshot
         for name, result in results.items():
@@ -140,10 +160,15 @@ class Engine:
                     self._source_event(provider_name, ev, now)
             else:
                 self.metrics.polls.labels(provider_name, "error").inc()
-                log.error("poll failed: no data recorded, source marked stale",
-                          provider=provider_name, source=name, error=result.error)
-            self.store.record_source(provider_name, name, now, result.error, result.data_as_of,
-                                     result.coverage)
+                log.error(
+                    "poll failed: no data recorded, source marked stale",
+                    provider=provider_name,
+                    source=name,
+                    error=result.error,
+                )
+            self.store.record_source(
+                provider_name, name, now, result.error, result.data_as_of, result.coverage
+            )
             h = snap.sources.setdefault((provider_name, name), SourceHealth(provider_name, name))
             was_stale = h.stale and h.last_success is not None
             h.last_attempt = now
@@ -151,28 +176,50 @@ class Engine:
             if result.ok:
                 h.last_success = now
                 h.data_as_of = result.data_as_of or now
-            h.stale = (not result.ok) or h.last_success is None or (
-                now - h.last_success > provider.config.stale_threshold)
-            if h.stale and not was_stale and h.last_success is not None or (
+            h.stale = (
+                (not result.ok)
+                or h.last_success is None
+                or (now - h.last_success > provider.config.stale_threshold)
+            )
+            if (h.stale and not was_stale and h.last_success is not None) or (
                 h.stale and h.last_success is None and h.last_attempt and not result.ok
             ):
-                self.enqueue(Event(
-                    "source_stale", f"source_stale:{provider_name}:{name}:"
-                    f"{(h.last_success or now).isoformat()}",
-                    f"{provider_name}/{name} could not be read ({result.error}); budgets on it "
-                    "are evaluated on the last good data and no new spend is seen",
-                    now.isoformat(), provider=provider_name))
+                self.enqueue(
+                    Event(
+                        "source_stale",
+                        f"source_stale:{provider_name}:{name}:"
+                        f"{(h.last_success or now).isoformat()}",
+                        f"{provider_name}/{name} could not be read ({result.error}); budgets on it "
+                        "are evaluated on the last good data and no new spend is seen",
+                        now.isoformat(),
+                        provider=provider_name,
+                    )
+                )
             elif was_stale and not h.stale:
-                self.enqueue(Event("source_recovered", f"source_recovered:{provider_name}:{name}:"
-                                   f"{now.isoformat()}", f"{provider_name}/{name} is read again",
-                                   now.isoformat(), provider=provider_name))
+                self.enqueue(
+                    Event(
+                        "source_recovered",
+                        f"source_recovered:{provider_name}:{name}:{now.isoformat()}",
+                        f"{provider_name}/{name} is read again",
+                        now.isoformat(),
+                        provider=provider_name,
+                    )
+                )
             cutoff = self._since(name, now) - timedelta(hours=1)
             self.ledger.prune(name, cutoff)
         snap.now = now
 
     def _source_event(self, provider: str, ev: SourceEvent, now: datetime) -> None:
-        self.enqueue(Event(ev.kind, f"{provider}:{ev.dedup_key}", redact(ev.summary),
-                           now.isoformat(), provider=provider, details=dict(ev.details)))
+        self.enqueue(
+            Event(
+                ev.kind,
+                f"{provider}:{ev.dedup_key}",
+                redact(ev.summary),
+                now.isoformat(),
+                provider=provider,
+                details=dict(ev.details),
+            )
+        )
 
     def evaluate(self, provider_name: str, now: datetime) -> dict[str, Evaluation]:
         out = {}
@@ -180,8 +227,14 @@ class Engine:
         for b in self.budgets_of(provider_name):
             src = self.source_of(b)
             h = snap.sources.get((provider_name, src))
-            ev = evaluate(rule_for(b), self.ledger.observations(src), self.store.states(b.name),
-                          now, coverage=self.store.coverage(src), stale=bool(h and h.stale))
+            ev = evaluate(
+                rule_for(b),
+                self.ledger.observations(src),
+                self.store.states(b.name),
+                now,
+                coverage=self.store.coverage(src),
+                stale=bool(h and h.stale),
+            )
             out[b.name] = ev
         return out
 
@@ -197,12 +250,21 @@ class Engine:
                 elif d.kind is DecisionKind.RESTORE:
                     await self.executor.run_restore(d, now)
                 else:
-                    self.enqueue(self.executor._event(
-                        {DecisionKind.WARN: "warning", DecisionKind.BREACH_ALERT: "breach",
-                         DecisionKind.INCOMPLETE: "incomplete"}[d.kind], d, now, d.reason,
-                        key=f"{d.kind.value}:{d.budget}:{d.group}:{d.window.key}:{d.threshold}"
-                        if d.kind is not DecisionKind.INCOMPLETE else
-                        f"incomplete:{d.budget}:{d.group}:{now.isoformat()}"))
+                    self.enqueue(
+                        self.executor._event(
+                            {
+                                DecisionKind.WARN: "warning",
+                                DecisionKind.BREACH_ALERT: "breach",
+                                DecisionKind.INCOMPLETE: "incomplete",
+                            }[d.kind],
+                            d,
+                            now,
+                            d.reason,
+                            key=f"{d.kind.value}:{d.budget}:{d.group}:{d.window.key}:{d.threshold}"
+                            if d.kind is not DecisionKind.INCOMPLETE
+                            else f"incomplete:{d.budget}:{d.group}:{now.isoformat()}",
+                        )
+                    )
         if kills:
             await self.executor.run_kills(kills, now)
 
@@ -215,12 +277,19 @@ class Engine:
             fixed = []
             for s in ev.statuses:
                 st = states.get(s.group)
-                failing = bool(self.store.journal_rows(budget=name, group=s.group, op="kill",
-                                                       status=["failed"])) if st and st.killed \
+                failing = (
+                    bool(
+                        self.store.journal_rows(
+                            budget=name, group=s.group, op="kill", status=["failed"]
+                        )
+                    )
+                    if st and st.killed
                     else False
+                )
                 from dataclasses import replace as _r
 
                 from killswitch.model import BudgetState
+
                 if st is not None and st.killed:
                     s = _r(s, state=BudgetState.ERROR if failing else BudgetState.KILLED)
                 elif s.state is BudgetState.KILLED:
@@ -258,11 +327,17 @@ class Engine:
                 err = redact(str(exc) or type(exc).__name__)
                 delay = min(OUTBOX_MAX_BACKOFF, 2.0 * 2 ** min(item.attempts, 10))
                 created = item.event.get("at")
-                dead = bool(created) and now - datetime.fromisoformat(created) > OUTBOX_GIVE_UP_AFTER
+                dead = (
+                    bool(created) and now - datetime.fromisoformat(str(created)) > OUTBOX_GIVE_UP_AFTER
+                )
                 self.store.outbox_retry(item.id, now + timedelta(seconds=delay), err, dead=dead)
                 self.metrics.notifications.labels(n.name, "failure").inc()
-                log.warning("notification failed; will retry", notifier=n.name,
-                            attempt=item.attempts + 1, error=err)
+                log.warning(
+                    "notification failed; will retry",
+                    notifier=n.name,
+                    attempt=item.attempts + 1,
+                    error=err,
+                )
                 continue
             self.store.outbox_done(item.id, now)
             self.metrics.notifications.labels(n.name, "success").inc()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -27,7 +27,7 @@ def setup(level: str = "info", *, json: bool = True) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
-            _scrub,
+            cast(Any, _scrub),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),

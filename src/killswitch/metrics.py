@@ -50,20 +50,36 @@ class SnapshotCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         snap = self.snapshot
         labels = ["budget", "target", "provider", "window", "currency"]
-        spend = GaugeMetricFamily("killswitch_spend_usd",
-                                  "Spend in the budget's current window (in the budget's currency; "
-                                  "absent while unknown)", labels=labels)
+        spend = GaugeMetricFamily(
+            "killswitch_spend_usd",
+            "Spend in the budget's current window (in the budget's currency; absent while unknown)",
+            labels=labels,
+        )
         limit = GaugeMetricFamily("killswitch_budget_limit_usd", "Budget limit", labels=labels)
-        ratio = GaugeMetricFamily("killswitch_budget_utilization_ratio",
-                                  "spend / limit in the current window", labels=labels)
-        state = GaugeMetricFamily("killswitch_budget_state",
-                                  "1 for the budget group's current state", labels=[*labels, "state"])
-        window_end = GaugeMetricFamily("killswitch_budget_window_end_timestamp_seconds",
-                                       "When the current window resets", labels=labels)
+        ratio = GaugeMetricFamily(
+            "killswitch_budget_utilization_ratio",
+            "spend / limit in the current window",
+            labels=labels,
+        )
+        state = GaugeMetricFamily(
+            "killswitch_budget_state",
+            "1 for the budget group's current state",
+            labels=[*labels, "state"],
+        )
+        window_end = GaugeMetricFamily(
+            "killswitch_budget_window_end_timestamp_seconds",
+            "When the current window resets",
+            labels=labels,
+        )
         for budget, statuses in sorted(snap.statuses.items()):
             for s in statuses:
-                lv = [budget, s.group, snap.providers.get(budget, ""), s.window.spec,
-                      s.limit.currency]
+                lv = [
+                    budget,
+                    s.group,
+                    snap.providers.get(budget, ""),
+                    s.window.spec,
+                    s.limit.currency,
+                ]
                 if s.spend is not None:
                     spend.add_metric(lv, float(s.spend.amount))
                 limit.add_metric(lv, float(s.limit.amount))
@@ -74,12 +90,16 @@ class SnapshotCollector(Collector):
                     state.add_metric([*lv, st.value], 1.0 if st is s.state else 0.0)
         yield from (spend, limit, ratio, state, window_end)
 
-        stale = GaugeMetricFamily("killswitch_source_stale",
-                                  "1 when a source's data is stale (last poll failed or too old)",
-                                  labels=["provider", "source"])
-        age = GaugeMetricFamily("killswitch_data_age_seconds",
-                                "Age of the newest data a source returned (providers lag)",
-                                labels=["provider", "source"])
+        stale = GaugeMetricFamily(
+            "killswitch_source_stale",
+            "1 when a source's data is stale (last poll failed or too old)",
+            labels=["provider", "source"],
+        )
+        age = GaugeMetricFamily(
+            "killswitch_data_age_seconds",
+            "Age of the newest data a source returned (providers lag)",
+            labels=["provider", "source"],
+        )
         for (p, src), h in sorted(snap.sources.items()):
             stale.add_metric([p, src], 1.0 if h.stale else 0.0)
             if h.data_as_of is not None and snap.now is not None:
@@ -89,8 +109,9 @@ class SnapshotCollector(Collector):
 
         for name, series in sorted(snap.gauges.items()):
             keys = sorted({k for lbls in series for k, _ in lbls})
-            fam = GaugeMetricFamily(f"killswitch_{name}", f"Reported by sources: {name}",
-                                    labels=keys)
+            fam = GaugeMetricFamily(
+                f"killswitch_{name}", f"Reported by sources: {name}", labels=keys
+            )
             for lbls, value in series.items():
                 d = dict(lbls)
                 fam.add_metric([d.get(k, "") for k in keys], float(value))
@@ -102,34 +123,60 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.snapshot = Snapshot()
         r = self.registry
-        self.actions = Counter("killswitch_actions", "Actions carried out, by result",
-                               ["action", "result"], registry=r)
-        self.kills = Counter("killswitch_kills", "Kill decisions carried out", ["budget"],
-                             registry=r)
-        self.restores = Counter("killswitch_restores", "Restores carried out", ["budget"],
-                                registry=r)
-        self.polls = Counter("killswitch_poll", "Source polls, by result", ["provider", "result"],
-                             registry=r)
+        self.actions = Counter(
+            "killswitch_actions", "Actions carried out, by result", ["action", "result"], registry=r
+        )
+        self.kills = Counter(
+            "killswitch_kills", "Kill decisions carried out", ["budget"], registry=r
+        )
+        self.restores = Counter(
+            "killswitch_restores", "Restores carried out", ["budget"], registry=r
+        )
+        self.polls = Counter(
+            "killswitch_poll", "Source polls, by result", ["provider", "result"], registry=r
+        )
         self.poll_duration = Histogram(
-            "killswitch_poll_duration_seconds", "Duration of one source poll", ["provider"],
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120), registry=r)
-        self.last_success = Gauge("killswitch_last_successful_poll_timestamp_seconds",
-                                  "Unix time of the last successful poll", ["provider"],
-                                  registry=r)
-        self.notifications = Counter("killswitch_notifications", "Notification deliveries",
-                                     ["notifier", "result"], registry=r)
-        self.outbox_pending = Gauge("killswitch_outbox_pending",
-                                    "Notifications waiting for delivery", registry=r)
-        self.leader = Gauge("killswitch_leader", "1 when this replica acts (holds the lease)",
-                            ["identity"], registry=r)
-        self.cycle_errors = Counter("killswitch_cycle_errors",
-                                    "Cycles that raised unexpectedly (bugs)", registry=r)
+            "killswitch_poll_duration_seconds",
+            "Duration of one source poll",
+            ["provider"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "killswitch_last_successful_poll_timestamp_seconds",
+            "Unix time of the last successful poll",
+            ["provider"],
+            registry=r,
+        )
+        self.notifications = Counter(
+            "killswitch_notifications",
+            "Notification deliveries",
+            ["notifier", "result"],
+            registry=r,
+        )
+        self.outbox_pending = Gauge(
+            "killswitch_outbox_pending", "Notifications waiting for delivery", registry=r
+        )
+        self.leader = Gauge(
+            "killswitch_leader",
+            "1 when this replica acts (holds the lease)",
+            ["identity"],
+            registry=r,
+        )
+        self.cycle_errors = Counter(
+            "killswitch_cycle_errors", "Cycles that raised unexpectedly (bugs)", registry=r
+        )
         build = Gauge("killswitch_build_info", "Build information", ["version"], registry=r)
         build.labels(__version__).set(1)
         r.register(SnapshotCollector(self.snapshot))
 
-    def init_series(self, providers: Iterable[str], actions: Iterable[str],
-                    notifiers: Sequence[str], budgets: Iterable[str]) -> None:
+    def init_series(
+        self,
+        providers: Iterable[str],
+        actions: Iterable[str],
+        notifiers: Sequence[str],
+        budgets: Iterable[str],
+    ) -> None:
         for p in providers:
             for res in ("success", "error"):
                 self.polls.labels(p, res)

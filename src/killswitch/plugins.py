@@ -13,6 +13,7 @@ irreversibility, and validate before anything runs.
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import pkgutil
 from abc import ABC, abstractmethod
@@ -94,7 +95,7 @@ class DoctorFinding:
 
 class Provider(ABC):
     type: ClassVar[str]
-    config_model: ClassVar[type[ProviderConfig]] = ProviderConfig
+    config_model: ClassVar[builtins.type[ProviderConfig]] = ProviderConfig
     capabilities: ClassVar[Capabilities]
 
     def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:

@@ -75,7 +75,9 @@ def resolve_string(text: str) -> tuple[str, bool]:
 def resolve_tree(node: Any, path: str, errors: list[tuple[str, str]]) -> Any:
     """Resolve references anywhere in a parsed YAML tree; collect errors by field path."""
     if isinstance(node, dict):
-        return {k: resolve_tree(v, f"{path}.{k}" if path else str(k), errors) for k, v in node.items()}
+        return {
+            k: resolve_tree(v, f"{path}.{k}" if path else str(k), errors) for k, v in node.items()
+        }
     if isinstance(node, list):
         return [resolve_tree(v, f"{path}[{i}]", errors) for i, v in enumerate(node)]
     if isinstance(node, str) and "${" in node:

@@ -36,25 +36,29 @@ class Health:
         return age < HEARTBEAT_MAX_AGE, {"loop_heartbeat_age_s": round(age, 1)}
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
-        stale = sorted(f"{p}/{s}" for (p, s), h in self.metrics.snapshot.sources.items()
-                       if h.stale)
+        stale = sorted(f"{p}/{s}" for (p, s), h in self.metrics.snapshot.sources.items() if h.stale)
         store = self.store_ok()
         ok = store and self.started and not stale
-        return ok, {"state_store": "ok" if store else "unreachable", "stale_sources": stale,
-                    "started": self.started, "role": self.role}
+        return ok, {
+            "state_store": "ok" if store else "unreachable",
+            "stale_sources": stale,
+            "started": self.started,
+            "role": self.role,
+        }
 
 
 def serve(host: str, port: int, metrics: Metrics, health: Health) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 body = generate_latest(metrics.registry)
                 self._send(200, body, CONTENT_TYPE_LATEST)
             elif path in ("/healthz", "/readyz"):
                 ok, info = health.live() if path == "/healthz" else health.ready()
-                self._send(200 if ok else 503, json.dumps({"ok": ok, **info}).encode(),
-                           "application/json")
+                self._send(
+                    200 if ok else 503, json.dumps({"ok": ok, **info}).encode(), "application/json"
+                )
             else:
                 self._send(404, b"not found\n", "text/plain")
 
@@ -65,7 +69,7 @@ def serve(host: str, port: int, metrics: Metrics, health: Health) -> ThreadingHT
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     server = ThreadingHTTPServer((host, port), Handler)

@@ -76,6 +76,7 @@ class StandIn:
         def deco(fn: Handler) -> Handler:
             self.routes[(method, pattern)] = fn
             return fn
+
         return deco
 
     def start(self) -> StandIn:
@@ -85,15 +86,19 @@ class StandIn:
             def _handle(self) -> None:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("content-length") or 0)
-                req = Request(self.command, parts.path, parse_qs(parts.query),
-                              {k.lower(): v for k, v in self.headers.items()},
-                              self.rfile.read(length) if length else b"")
+                req = Request(
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query),
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length) if length else b"",
+                )
                 stand.requests.append(req)
                 for (method, pattern), fn in stand.routes.items():
                     if method == self.command and re.fullmatch(pattern, parts.path):
                         out = fn(req)
                         status, body = out[0], out[1]
-                        headers = out[2] if len(out) > 2 else {}  # type: ignore[misc]
+                        headers = out[2] if len(out) > 2 else {}
                         break
                 else:
                     status, body, headers = 404, {"error": "no route"}, {}
@@ -106,9 +111,9 @@ class StandIn:
                 self.end_headers()
                 self.wfile.write(raw)
 
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle  # noqa: N815
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), H)
@@ -132,13 +137,17 @@ class StandIn:
 class DaemonProcess:
     """The real daemon in a subprocess, configured from a dict, on a free loopback port."""
 
-    def __init__(self, config: dict[str, Any], workdir: Path, env: dict[str, str] | None = None
-                 ) -> None:
+    def __init__(
+        self, config: dict[str, Any], workdir: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        config = {"state": f"sqlite:///{self.workdir / 'state.db'}", **config,
-                  "listen": f"127.0.0.1:{self.port}"}
+        config = {
+            "state": f"sqlite:///{self.workdir / 'state.db'}",
+            **config,
+            "listen": f"127.0.0.1:{self.port}",
+        }
         self.config = config
         self.config_path = self.workdir / "config.yaml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -150,7 +159,10 @@ class DaemonProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "killswitch", "run", "-c", str(self.config_path), *extra],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=self.workdir,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -164,7 +176,7 @@ class DaemonProcess:
 
     def get_status(self, path: str) -> int | None:
         try:
-            with urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:  # noqa: S310
+            with urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
                 return int(r.status)
         except URLError as exc:
             code = getattr(exc, "code", None)
@@ -173,7 +185,7 @@ class DaemonProcess:
             return None
 
     def metrics_text(self) -> str:
-        with urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:  # noqa: S310
+        with urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
             return str(r.read().decode())
 
     def metric(self, name: str, **labels: str) -> float | None:
@@ -192,7 +204,11 @@ class DaemonProcess:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "killswitch", *args, "-c", str(self.config_path)],
-            capture_output=True, text=True, env=self.env, cwd=self.workdir, check=check,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.workdir,
+            check=check,
             timeout=120,
         )
 
@@ -201,8 +217,9 @@ class DaemonProcess:
         assert isinstance(out, list)
         return out
 
-    def wait_for(self, predicate: Callable[[], Any], timeout: float = 30, every: float = 0.2
-                 ) -> Any:
+    def wait_for(
+        self, predicate: Callable[[], Any], timeout: float = 30, every: float = 0.2
+    ) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = predicate()
@@ -211,8 +228,9 @@ class DaemonProcess:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.logs()}")
             time.sleep(every)
-        raise TimeoutError(f"condition not met in {timeout}s; daemon log tail:\n"
-                           f"{self.logs()[-4000:]}")
+        raise TimeoutError(
+            f"condition not met in {timeout}s; daemon log tail:\n{self.logs()[-4000:]}"
+        )
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

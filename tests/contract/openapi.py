@@ -27,7 +27,7 @@ def load(path: str) -> dict[str, Any]:
     with open(path) as f:
         if path.endswith(".json"):
             return dict(json.load(f))
-        return dict(yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+        return dict(yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))  # noqa: S506 - a safe loader
 
 
 class Spec:
@@ -40,7 +40,7 @@ class Spec:
             self._routes.append((re.compile(rx), template, item))
 
     def operation(self, method: str, path: str) -> tuple[str, dict[str, Any]]:
-        p = path[len(self.base_path):] if path.startswith(self.base_path) else path
+        p = path[len(self.base_path) :] if path.startswith(self.base_path) else path
         for rx, template, item in self._routes:
             if rx.match(p) and method.lower() in item:
                 return template, item[method.lower()]
@@ -59,8 +59,9 @@ class Spec:
     def _esc(s: str) -> str:
         return s.replace("~", "~0").replace("/", "~1")
 
-    def check_request(self, method: str, path: str, query: dict[str, list[str]],
-                      body: Any = None) -> None:
+    def check_request(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any = None
+    ) -> None:
         template, op = self.operation(method, path)
         declared = {}
         for prm in op.get("parameters", []):
@@ -77,8 +78,9 @@ class Spec:
                 try:
                     jsonschema.Draft202012Validator({**self.doc, **schema}).validate(value)
                 except jsonschema.ValidationError as exc:
-                    raise ContractError(f"{method} {template}: {name}={raw!r}: {exc.message}"
-                                        ) from None
+                    raise ContractError(
+                        f"{method} {template}: {name}={raw!r}: {exc.message}"
+                    ) from None
         for name, prm in declared.items():
             if prm.get("required") and name not in query:
                 raise ContractError(f"{method} {template}: required query {name!r} missing")
@@ -86,8 +88,10 @@ class Spec:
         if body is not None:
             if rb is None:
                 raise ContractError(f"{method} {template} takes no body")
-            ptr = (f"#/paths/{self._esc(template)}/{method.lower()}/requestBody/content/"
-                   f"application~1json/schema")
+            ptr = (
+                f"#/paths/{self._esc(template)}/{method.lower()}/requestBody/content/"
+                f"application~1json/schema"
+            )
             self._validate(ptr, body, f"{method} {template} request body")
 
     def check_response(self, method: str, path: str, status: int, body: Any) -> None:
@@ -97,8 +101,10 @@ class Spec:
         resp = op["responses"][str(status)]
         if "$ref" in resp:
             raise ContractError("response $ref not supported by this checker")
-        ptr = (f"#/paths/{self._esc(template)}/{method.lower()}/responses/{status}/content/"
-               f"application~1json/schema")
+        ptr = (
+            f"#/paths/{self._esc(template)}/{method.lower()}/responses/{status}/content/"
+            f"application~1json/schema"
+        )
         self._validate(ptr, body, f"{method} {template} {status} response")
 
     def _resolve(self, ref: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +14,43 @@ from killswitch import daemon
 from killswitch.testing import FakeClock
 
 
-def make(tmp_path: Path, clock: FakeClock, *, budget: dict[str, Any] | None = None,
-         top: dict[str, Any] | None = None, transport: Any = None,
-         targets: list[dict[str, Any]] | None = None) -> daemon.Runtime:
-    b = {"name": "per-key", "provider": "sim", "scope": {"each": "key"},
-         "window": "interval:1h", "limit_usd": 10, "warn_at": [0.5, 0.8],
-         "actions": ["simulated.disable"], "restore": "on_reset", **(budget or {})}
-    data = {"state": f"sqlite:///{tmp_path / 's.db'}",
-            "providers": {"sim": {"type": "simulated", "start": clock.now.isoformat(),
-                                  "state_file": str(tmp_path / "world.json"),
-                                  "targets": targets or [
-                                      {"id": "fast", "rate_usd_per_second": 0.01},
-                                      {"id": "slow", "rate_usd_per_second": 0.001}]}},
-            "budgets": [b], **(top or {})}
+def make(
+    tmp_path: Path,
+    clock: FakeClock,
+    *,
+    budget: dict[str, Any] | None = None,
+    top: dict[str, Any] | None = None,
+    transport: Any = None,
+    targets: list[dict[str, Any]] | None = None,
+) -> daemon.Runtime:
+    b = {
+        "name": "per-key",
+        "provider": "sim",
+        "scope": {"each": "key"},
+        "window": "interval:1h",
+        "limit_usd": 10,
+        "warn_at": [0.5, 0.8],
+        "actions": ["simulated.disable"],
+        "restore": "on_reset",
+        **(budget or {}),
+    }
+    data = {
+        "state": f"sqlite:///{tmp_path / 's.db'}",
+        "providers": {
+            "sim": {
+                "type": "simulated",
+                "start": clock.now.isoformat(),
+                "state_file": str(tmp_path / "world.json"),
+                "targets": targets
+                or [
+                    {"id": "fast", "rate_usd_per_second": 0.01},
+                    {"id": "slow", "rate_usd_per_second": 0.001},
+                ],
+            }
+        },
+        "budgets": [b],
+        **(top or {}),
+    }
     return daemon.build(cfgmod.parse(data), clock=clock, transport=transport, identity="test")
 
 
@@ -68,19 +91,43 @@ async def test_crash_between_intent_and_outcome_replays_exactly_once(tmp_path: P
 
     await rt.engine.poll("sim", clock.now)
     rt.engine.record("sim", await rt.engine.poll("sim", clock.now), clock.now)
-    ev = evaluate(rule_for(rt.config.budgets[0]), rt.engine.ledger.observations("simulated"), {},
-                  clock.now)
+    ev = evaluate(
+        rule_for(rt.config.budgets[0]), rt.engine.ledger.observations("simulated"), {}, clock.now
+    )
     (d,) = [d for d in ev.decisions if d.kind.value == "kill"]
     plan = rt.engine.executor.plan_kill(d)
     with rt.store.tx() as conn:
-        rt.store.journal_add(conn, [{"budget": d.budget, "grp": d.group, "target": "fast",
-                                     "action": "simulated.disable", "op": "kill",
-                                     "status": "pending", "params": {"fail": False},
-                                     "window_start": d.window.start}], clock.now)
+        rt.store.journal_add(
+            conn,
+            [
+                {
+                    "budget": d.budget,
+                    "grp": d.group,
+                    "target": "fast",
+                    "action": "simulated.disable",
+                    "op": "kill",
+                    "status": "pending",
+                    "params": {"fail": False},
+                    "window_start": d.window.start,
+                }
+            ],
+            clock.now,
+        )
         from killswitch.model import TargetState
-        rt.store.save_states(d.budget, {d.group: TargetState(
-            window_start=d.window.start, killed=True, kill_mode="enforce",
-            killed_window_start=d.window.start)}, clock.now, conn)
+
+        rt.store.save_states(
+            d.budget,
+            {
+                d.group: TargetState(
+                    window_start=d.window.start,
+                    killed=True,
+                    kill_mode="enforce",
+                    killed_window_start=d.window.start,
+                )
+            },
+            clock.now,
+            conn,
+        )
     assert plan.ops and journal(rt) == [("kill", "fast", "pending")]
     # "Restart": a fresh runtime on the same state resumes the pending intent once.
     rt2 = make(tmp_path, clock)
@@ -95,16 +142,24 @@ async def test_crash_between_intent_and_outcome_replays_exactly_once(tmp_path: P
 async def test_blast_radius_acts_on_none_and_alerts_once(tmp_path: Path) -> None:
     clock = FakeClock()
     targets = [{"id": f"k{i}", "rate_usd_per_second": 1} for i in range(5)]
-    rt = make(tmp_path, clock, targets=targets, top={
-        "max_actions_per_cycle": 3,
-        "notifiers": [{"type": "webhook", "url": "http://127.0.0.1:9/hook"}]})
+    rt = make(
+        tmp_path,
+        clock,
+        targets=targets,
+        top={
+            "max_actions_per_cycle": 3,
+            "notifiers": [{"type": "webhook", "url": "http://127.0.0.1:9/hook"}],
+        },
+    )
     clock.advance(minutes=1)
     await rt.engine.cycle("sim")
     clock.advance(minutes=1)
     await rt.engine.cycle("sim")
     assert journal(rt) == []
-    assert not any(rt.providers["sim"].world.is_disabled(f"k{i}")  # type: ignore[attr-defined]
-                   for i in range(5))
+    assert not any(
+        rt.providers["sim"].world.is_disabled(f"k{i}")  # type: ignore[attr-defined]
+        for i in range(5)
+    )
     blasts = [i for i in rt.store.outbox_due(clock.now) if i.event["event"] == "blast_radius"]
     assert len(blasts) == 1
     assert rt.metrics.actions.labels("simulated.disable", "blocked")._value.get() == 10
@@ -171,9 +226,22 @@ async def test_notifier_outage_loses_nothing_and_secrets_stay_out(
         return httpx.Response(200)
 
     clock = FakeClock()
-    rt = make(tmp_path, clock, transport=httpx.MockTransport(handler), top={"notifiers": [
-        {"type": "webhook", "url": f"http://127.0.0.1:9/{secret}", "secret": "${env:HOOK_SECRET}"}]})
+    rt = make(
+        tmp_path,
+        clock,
+        transport=httpx.MockTransport(handler),
+        top={
+            "notifiers": [
+                {
+                    "type": "webhook",
+                    "url": f"http://127.0.0.1:9/{secret}",
+                    "secret": "${env:HOOK_SECRET}",
+                }
+            ]
+        },
+    )
     from killswitch import logs
+
     logs.setup("info")
     clock.advance(minutes=14)  # $8.4: the 80% warning
     await rt.engine.cycle("sim")
@@ -189,8 +257,13 @@ async def test_notifier_outage_loses_nothing_and_secrets_stay_out(
     kinds = [json.loads(r.content)["event"] for r in got]
     assert kinds.count("kill") == 1
     from killswitch.signing import verify
+
     for r in got:
-        assert verify(secret, r.headers["x-killswitch-timestamp"], r.content,
-                      r.headers["x-killswitch-signature"])
+        assert verify(
+            secret,
+            r.headers["x-killswitch-timestamp"],
+            r.content,
+            r.headers["x-killswitch-signature"],
+        )
     out = capsys.readouterr()
     assert secret not in out.out + out.err

@@ -48,9 +48,11 @@ notifiers:
     webhook_url: ${env:SLACK_WEBHOOK_URL}
 """
 
-SECRETS = {"OPENROUTER_MANAGEMENT_KEY": "sk-or-v1-supersecretvalue",
-           "KILLSWITCH_WEBHOOK_SECRET": "whsec-supersecret",
-           "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/secretpath"}
+SECRETS = {
+    "OPENROUTER_MANAGEMENT_KEY": "sk-or-v1-supersecretvalue",
+    "KILLSWITCH_WEBHOOK_SECRET": "whsec-supersecret",
+    "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/secretpath",
+}
 
 
 @pytest.fixture
@@ -70,8 +72,12 @@ def test_issue_example_loads_unchanged(env: None) -> None:
     b = cfg.budget("per-key-daily")
     assert str(b.limit_money) == "10.00 USD" and b.scope_spec.each == "key"
     assert cfg.actions["per-key-daily"][0].name == "openrouter.disable-key"
-    assert cfg.providers["openrouter"].api_key.get_secret_value() == SECRETS[  # type: ignore[attr-defined]
-        "OPENROUTER_MANAGEMENT_KEY"]
+    assert (
+        cfg.providers["openrouter"].api_key.get_secret_value()
+        == SECRETS[  # type: ignore[attr-defined]
+            "OPENROUTER_MANAGEMENT_KEY"
+        ]
+    )
 
 
 def test_demo_config_loads() -> None:
@@ -82,8 +88,9 @@ def test_demo_config_loads() -> None:
 def test_file_secret_reference(tmp_path: Path, env: None) -> None:
     f = tmp_path / "key"
     f.write_text("sk-from-file-123\n")
-    data = yaml.safe_load(OPENROUTER_EXAMPLE.replace("${env:OPENROUTER_MANAGEMENT_KEY}",
-                                                     f"${{file:{f}}}"))
+    data = yaml.safe_load(
+        OPENROUTER_EXAMPLE.replace("${env:OPENROUTER_MANAGEMENT_KEY}", f"${{file:{f}}}")
+    )
     cfg = config.parse(data)
     assert cfg.providers["openrouter"].api_key.get_secret_value() == "sk-from-file-123"  # type: ignore[attr-defined]
 
@@ -94,16 +101,19 @@ def test_missing_env_names_field_and_fix(monkeypatch: pytest.MonkeyPatch, env: N
     assert "OPENROUTER_MANAGEMENT_KEY is not set" in p["providers.openrouter.api_key"]
 
 
-@pytest.mark.parametrize(("patch", "field", "words"), [
-    ({"limit_usd": -1}, "budgets[0].limit_usd", "greater than 0"),
-    ({"window": "hourly"}, "budgets[0].window", "rolling:<duration>"),
-    ({"timezone": "Mars/Base"}, "budgets[0].timezone", "IANA"),
-    ({"actions": ["openrouter.nuke"]}, "budgets[0].actions[0]", "unknown action"),
-    ({"actions": ["openrouter.delete-key"]}, "budgets[0].actions[0]", "allow_irreversible"),
-    ({"scope": {"each": ["key"]}}, "budgets[0].scope", "one dimension"),
-    ({"provider": "nope"}, "budgets[0].provider", "no provider named"),
-    ({"limitusd": 5}, "budgets[0].limitusd", "unknown field"),
-])
+@pytest.mark.parametrize(
+    ("patch", "field", "words"),
+    [
+        ({"limit_usd": -1}, "budgets[0].limit_usd", "greater than 0"),
+        ({"window": "hourly"}, "budgets[0].window", "rolling:<duration>"),
+        ({"timezone": "Mars/Base"}, "budgets[0].timezone", "IANA"),
+        ({"actions": ["openrouter.nuke"]}, "budgets[0].actions[0]", "unknown action"),
+        ({"actions": ["openrouter.delete-key"]}, "budgets[0].actions[0]", "allow_irreversible"),
+        ({"scope": {"each": ["key"]}}, "budgets[0].scope", "one dimension"),
+        ({"provider": "nope"}, "budgets[0].provider", "no provider named"),
+        ({"limitusd": 5}, "budgets[0].limitusd", "unknown field"),
+    ],
+)
 def test_bad_budget_fields(env: None, patch: dict[str, Any], field: str, words: str) -> None:
     data = yaml.safe_load(OPENROUTER_EXAMPLE)
     data["budgets"][0].update(patch)
@@ -132,8 +142,13 @@ def test_irreversible_opt_in_accepted(env: None) -> None:
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     import os
 
-    return subprocess.run([sys.executable, "-m", "killswitch", *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "killswitch", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
 
 
 def test_cli_check_config_exit_codes(tmp_path: Path) -> None:

@@ -23,8 +23,11 @@ DAY = WindowSpec.parse("daily").at(NOW)
 
 def rule(**kw: Any) -> BudgetRule:
     base: dict[str, Any] = dict(
-        name="b", scope=Scope.parse({"each": "key"}), window=WindowSpec.parse("daily"),
-        limit=Money(Decimal(10)), warn_at=(Decimal("0.5"), Decimal("0.8")),
+        name="b",
+        scope=Scope.parse({"each": "key"}),
+        window=WindowSpec.parse("daily"),
+        limit=Money(Decimal(10)),
+        warn_at=(Decimal("0.5"), Decimal("0.8")),
     )
     base.update(kw)
     return BudgetRule(**base)
@@ -32,8 +35,16 @@ def rule(**kw: Any) -> BudgetRule:
 
 def to_date(key: str, usd: str, at: datetime = NOW, **dims: str) -> SpendObservation:
     w = WindowSpec.parse("daily").at(at)
-    return SpendObservation("src", key, ObservationKind.TO_DATE, Money(Decimal(usd)), at,
-                            w.start, w.end, {"key": key, **dims})
+    return SpendObservation(
+        "src",
+        key,
+        ObservationKind.TO_DATE,
+        Money(Decimal(usd)),
+        at,
+        w.start,
+        w.end,
+        {"key": key, **dims},
+    )
 
 
 def kinds(ev: Any) -> list[tuple[str, str]]:
@@ -58,31 +69,35 @@ def test_warnings_fire_once_per_threshold_per_window_and_only_the_highest() -> N
 
 
 def test_killed_group_is_not_killed_again() -> None:
-    killed = TargetState(window_start=DAY.start, killed=True, kill_mode="enforce",
-                         killed_window_start=DAY.start)
+    killed = TargetState(
+        window_start=DAY.start, killed=True, kill_mode="enforce", killed_window_start=DAY.start
+    )
     ev = evaluate(rule(), [to_date("k", "50")], {"k": killed}, NOW)
     assert not ev.decisions
     assert ev.statuses[0].state is BudgetState.KILLED
 
 
 def test_restore_on_reset_only_in_a_new_window_under_the_line() -> None:
-    killed = TargetState(window_start=DAY.start, killed=True, kill_mode="enforce",
-                         killed_window_start=DAY.start)
+    killed = TargetState(
+        window_start=DAY.start, killed=True, kill_mode="enforce", killed_window_start=DAY.start
+    )
     tomorrow = NOW + timedelta(days=1)
     # New window but no data yet: wait rather than guess.
     assert not evaluate(rule(), [to_date("k", "50")], {"k": killed}, tomorrow).decisions
     ev = evaluate(rule(), [to_date("k", "0", tomorrow)], {"k": killed}, tomorrow)
     assert kinds(ev) == [("restore", "k")]
-    manual = evaluate(rule(restore_on_reset=False), [to_date("k", "0", tomorrow)],
-                      {"k": killed}, tomorrow)
+    manual = evaluate(
+        rule(restore_on_reset=False), [to_date("k", "0", tomorrow)], {"k": killed}, tomorrow
+    )
     assert not manual.decisions
 
 
 def test_restore_targets_only_killed_groups() -> None:
     killed = TargetState(window_start=DAY.start, killed=True, killed_window_start=DAY.start)
     tomorrow = NOW + timedelta(days=1)
-    ev = evaluate(rule(), [to_date("a", "0", tomorrow), to_date("b", "0", tomorrow)],
-                  {"a": killed}, tomorrow)
+    ev = evaluate(
+        rule(), [to_date("a", "0", tomorrow), to_date("b", "0", tomorrow)], {"a": killed}, tomorrow
+    )
     assert kinds(ev) == [("restore", "a")]
 
 
@@ -101,9 +116,18 @@ def test_keys_scope_sums_and_all_scope_sums_everything() -> None:
 
 
 def test_incomplete_alerts_once_and_fail_closed_breaches() -> None:
-    o = SpendObservation("src", "k", ObservationKind.BUCKET, Money(Decimal(1)), NOW,
-                         DAY.start, DAY.start + timedelta(minutes=1), {"key": "k"},
-                         complete=False, note="model x has no known price")
+    o = SpendObservation(
+        "src",
+        "k",
+        ObservationKind.BUCKET,
+        Money(Decimal(1)),
+        NOW,
+        DAY.start,
+        DAY.start + timedelta(minutes=1),
+        {"key": "k"},
+        complete=False,
+        note="model x has no known price",
+    )
     ev = evaluate(rule(), [o], {}, NOW)
     assert kinds(ev) == [("incomplete", "k")]
     assert ev.statuses[0].state is BudgetState.INCOMPLETE
@@ -119,23 +143,42 @@ def test_alert_only_alerts_once_per_window() -> None:
 
 
 def test_buckets_sum_and_coverage_means_zero() -> None:
-    b = [SpendObservation("src", "k", ObservationKind.BUCKET, Money(Decimal(3)), NOW,
-                          DAY.start + timedelta(minutes=i), DAY.start + timedelta(minutes=i + 1),
-                          {"key": "k"}) for i in range(4)]
+    b = [
+        SpendObservation(
+            "src",
+            "k",
+            ObservationKind.BUCKET,
+            Money(Decimal(3)),
+            NOW,
+            DAY.start + timedelta(minutes=i),
+            DAY.start + timedelta(minutes=i + 1),
+            {"key": "k"},
+        )
+        for i in range(4)
+    ]
     ev = evaluate(rule(), b, {}, NOW)
     assert ev.statuses[0].spend == Money(Decimal(12))
     allr = rule(scope=Scope.parse({"all": True}))
     empty = evaluate(allr, [], {}, NOW, coverage=[Coverage("src", DAY.start, NOW)])
     assert empty.statuses[0].spend == Money(Decimal(0))
-    gap = evaluate(allr, [], {}, NOW, coverage=[Coverage("src", DAY.start + timedelta(hours=1),
-                                                         NOW)])
+    gap = evaluate(
+        allr, [], {}, NOW, coverage=[Coverage("src", DAY.start + timedelta(hours=1), NOW)]
+    )
     assert gap.statuses[0].spend is None
 
 
 def test_counter_deltas_serve_rolling_windows() -> None:
-    samples = [SpendObservation("src", "k", ObservationKind.COUNTER, Money(Decimal(v)),
-                                NOW - timedelta(hours=h), dims={"key": "k"})
-               for v, h in (("100", 30), ("105", 20), ("112", 0))]
+    samples = [
+        SpendObservation(
+            "src",
+            "k",
+            ObservationKind.COUNTER,
+            Money(Decimal(v)),
+            NOW - timedelta(hours=h),
+            dims={"key": "k"},
+        )
+        for v, h in (("100", 30), ("105", 20), ("112", 0))
+    ]
     r = rule(window=WindowSpec.parse("rolling:24h"))
     ev = evaluate(r, samples, {}, NOW)
     assert ev.statuses[0].spend == Money(Decimal(12)) and not ev.statuses[0].incomplete
@@ -143,8 +186,16 @@ def test_counter_deltas_serve_rolling_windows() -> None:
 
 def test_currency_is_never_mixed() -> None:
     w = DAY
-    eur = SpendObservation("src", "b1", ObservationKind.TO_DATE, Money(Decimal(900), "EUR"), NOW,
-                           w.start, w.end, {"budget": "b1"})
+    eur = SpendObservation(
+        "src",
+        "b1",
+        ObservationKind.TO_DATE,
+        Money(Decimal(900), "EUR"),
+        NOW,
+        w.start,
+        w.end,
+        {"budget": "b1"},
+    )
     r = rule(scope=Scope.parse({"budgets": ["b1"]}), limit=Money(Decimal(1000), "EUR"))
     assert evaluate(r, [eur], {}, NOW).statuses[0].spend == Money(Decimal(900), "EUR")
     usd_limit = evaluate(rule(scope=Scope.parse({"budgets": ["b1"]})), [eur], {}, NOW)

@@ -11,13 +11,20 @@ from killswitch.state import Store
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
 
-def obs(amount: str, at: datetime = NOW, kind: ObservationKind = ObservationKind.TO_DATE
-        ) -> SpendObservation:
+def obs(
+    amount: str, at: datetime = NOW, kind: ObservationKind = ObservationKind.TO_DATE
+) -> SpendObservation:
     start = at.replace(hour=0, minute=0)
-    return SpendObservation("s", "k1", kind, Money(Decimal(amount)), at,
-                            None if kind is ObservationKind.COUNTER else start,
-                            None if kind is ObservationKind.COUNTER else start + timedelta(days=1),
-                            {"key": "k1"})
+    return SpendObservation(
+        "s",
+        "k1",
+        kind,
+        Money(Decimal(amount)),
+        at,
+        None if kind is ObservationKind.COUNTER else start,
+        None if kind is ObservationKind.COUNTER else start + timedelta(days=1),
+        {"key": "k1"},
+    )
 
 
 def test_observations_roundtrip_exact_decimal_and_upsert(store_url: str) -> None:
@@ -44,13 +51,31 @@ def test_counter_baseline_before_since_is_loaded(store_url: str) -> None:
 
 def test_states_journal_outbox_dedup(store_url: str) -> None:
     s = Store(store_url)
-    st = TargetState(window_start=NOW, warned=frozenset({"0.5"}), killed=True,
-                     killed_window_start=NOW, kill_mode="enforce")
+    st = TargetState(
+        window_start=NOW,
+        warned=frozenset({"0.5"}),
+        killed=True,
+        killed_window_start=NOW,
+        kill_mode="enforce",
+    )
     s.save_states("b", {"g": st}, NOW)
     assert s.states("b") == {"g": st}
     with s.tx() as conn:
-        (rid,) = s.journal_add(conn, [{"budget": "b", "grp": "g", "target": "t", "action": "a",
-                                       "op": "kill", "status": "pending", "params": {}}], NOW)
+        (rid,) = s.journal_add(
+            conn,
+            [
+                {
+                    "budget": "b",
+                    "grp": "g",
+                    "target": "t",
+                    "action": "a",
+                    "op": "kill",
+                    "status": "pending",
+                    "params": {},
+                }
+            ],
+            NOW,
+        )
     assert [r.id for r in s.journal_rows(status=["pending"])] == [rid]
     s.journal_finish(rid, "done", NOW, prior={"disabled": False})
     (row,) = s.journal_rows()
@@ -66,8 +91,14 @@ def test_states_journal_outbox_dedup(store_url: str) -> None:
 def test_coverage_spans_merge(store_url: str) -> None:
     s = Store(store_url)
     s.record_source("p", "s", NOW, None, NOW, [Coverage("s", NOW - timedelta(hours=2), NOW)])
-    s.record_source("p", "s", NOW, None, NOW, [Coverage("s", NOW - timedelta(hours=1),
-                                                        NOW + timedelta(hours=1))])
+    s.record_source(
+        "p",
+        "s",
+        NOW,
+        None,
+        NOW,
+        [Coverage("s", NOW - timedelta(hours=1), NOW + timedelta(hours=1))],
+    )
     (c,) = s.coverage("s")
     assert (c.start, c.end) == (NOW - timedelta(hours=2), NOW + timedelta(hours=1))
 

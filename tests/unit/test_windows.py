@@ -42,7 +42,7 @@ def test_rolling_slides_and_interval_tumbles() -> None:
 
 @pytest.mark.parametrize("bad", ["hourly", "rolling:", "rolling:abc", "interval:-5m", ""])
 def test_bad_window_names_the_forms(bad: str) -> None:
-    with pytest.raises(ValueError, match="daily|duration|positive"):
+    with pytest.raises(ValueError, match=r"daily|duration|positive"):
         WindowSpec.parse(bad)
 
 

@@ -72,9 +72,11 @@ def evaluate(
         g = rule.scope.group_of(o.dims)
         if g is not None:
             grouped[g][o.target].append(o)
-    groups = set(grouped) | set(rule.scope.declared_groups()) | {
-        g for g, st in prior.items() if st.killed
-    }
+    groups = (
+        set(grouped)
+        | set(rule.scope.declared_groups())
+        | {g for g, st in prior.items() if st.killed}
+    )
     kill_line = rule.limit.amount * rule.kill_at
     out = Evaluation()
     for g in sorted(groups):
@@ -92,11 +94,23 @@ def evaluate(
 
         def decide(kind: DecisionKind, reason: str, threshold: Decimal | None = None) -> None:
             out.decisions.append(
-                Decision(kind, rule.name, g, window, spend, rule.limit, reason, threshold,
-                         tuple(gs.members), {k: tuple(sorted(v)) for k, v in gs.dims.items()})
+                Decision(
+                    kind,
+                    rule.name,
+                    g,
+                    window,
+                    spend,
+                    rule.limit,
+                    reason,
+                    threshold,
+                    tuple(gs.members),
+                    {k: tuple(sorted(v)) for k, v in gs.dims.items()},
+                )
             )
 
-        spent = f"{spend} of {rule.limit}" if spend is not None else f"unknown of {rule.limit}"
+        def spent() -> str:  # formatting only when a decision needs words (hot loop)
+            return f"{spend} of {rule.limit}" if spend is not None else f"unknown of {rule.limit}"
+
         # Incomplete data: alert once until it becomes complete again.
         if incomplete and not st.incomplete_alerted:
             decide(DecisionKind.INCOMPLETE, "; ".join(gs.notes) or "incomplete data")
@@ -106,26 +120,35 @@ def evaluate(
 
         # Warnings: once per threshold per window; only the highest newly crossed fires.
         if spend is not None and not st.killed:
-            crossed = [t for t in rule.warn_at
-                       if t < rule.kill_at and spend.amount >= rule.limit.amount * t]
+            crossed = [
+                t
+                for t in rule.warn_at
+                if t < rule.kill_at and spend.amount >= rule.limit.amount * t
+            ]
             fresh = [t for t in crossed if _fmt(t) not in st.warned]
             if fresh and not breached:
                 top = max(fresh)
-                decide(DecisionKind.WARN, f"spend {spent} crossed {_fmt(top * 100)}% of the limit",
-                       top)
+                decide(
+                    DecisionKind.WARN,
+                    f"spend {spent()} crossed {_fmt(top * 100)}% of the limit",
+                    top,
+                )
             if fresh:
                 st = replace(st, warned=st.warned | {_fmt(t) for t in crossed})
 
         if breached and not st.killed:
-            reason = (f"spend {spent} is at or above the kill line "
-                      f"({_fmt(rule.kill_at * 100)}% = {_fmt(kill_line)} {rule.limit.currency})")
+            reason = (
+                f"spend {spent()} is at or above the kill line "
+                f"({_fmt(rule.kill_at * 100)}% = {_fmt(kill_line)} {rule.limit.currency})"
+            )
             if fail_closed_breach:
                 reason = f"data is incomplete and fail_closed is set ({'; '.join(gs.notes)})"
             if rule.enforce:
                 decide(DecisionKind.KILL, reason, rule.kill_at)
             elif st.breach_alerted_window != window.start:
-                decide(DecisionKind.BREACH_ALERT, reason + " (alert-only: nothing done)",
-                       rule.kill_at)
+                decide(
+                    DecisionKind.BREACH_ALERT, reason + " (alert-only: nothing done)", rule.kill_at
+                )
                 st = replace(st, breach_alerted_window=window.start)
         elif (
             st.killed
@@ -134,22 +157,36 @@ def evaluate(
             and spend is not None
             and not breached
         ):
-            decide(DecisionKind.RESTORE,
-                   f"new window from {window.start.isoformat()}: spend {spent} is under the kill line")
+            decide(
+                DecisionKind.RESTORE,
+                f"new window from {window.start.isoformat()}: spend {spent()} is under the kill line",
+            )
 
         out.states[g] = st
         out.statuses.append(
             GroupStatus(
-                rule.name, g, window, spend, rule.limit,
+                rule.name,
+                g,
+                window,
+                spend,
+                rule.limit,
                 _state(st, breached, spend, incomplete, rule, kill_line),
-                incomplete=incomplete, stale=stale, detail="; ".join(gs.notes),
+                incomplete=incomplete,
+                stale=stale,
+                detail="; ".join(gs.notes),
             )
         )
     return out
 
 
-def _state(st: TargetState, breached: bool, spend: Money | None, incomplete: bool,
-           rule: BudgetRule, kill_line: Decimal) -> BudgetState:
+def _state(
+    st: TargetState,
+    breached: bool,
+    spend: Money | None,
+    incomplete: bool,
+    rule: BudgetRule,
+    kill_line: Decimal,
+) -> BudgetState:
     if st.killed:
         return BudgetState.KILLED
     if breached:

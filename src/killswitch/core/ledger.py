@@ -18,8 +18,9 @@ PeriodKey = tuple[str, datetime | None, datetime | None]
 
 class Ledger:
     def __init__(self) -> None:
-        self._periods: dict[str, dict[tuple[str, str, datetime | None, datetime | None],
-                                      SpendObservation]] = defaultdict(dict)
+        self._periods: dict[
+            str, dict[tuple[str, str, datetime | None, datetime | None], SpendObservation]
+        ] = defaultdict(dict)
         self._counters: dict[str, dict[str, list[SpendObservation]]] = defaultdict(
             lambda: defaultdict(list)
         )

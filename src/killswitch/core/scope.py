@@ -24,7 +24,9 @@ class Scope:
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> Scope:
         if not isinstance(raw, Mapping) or not raw:
-            raise ValueError("scope must be a mapping such as {each: key}, {keys: [..]} or {all: true}")
+            raise ValueError(
+                "scope must be a mapping such as {each: key}, {keys: [..]} or {all: true}"
+            )
         each = None
         filters: dict[str, frozenset[str]] = {}
         for k, v in raw.items():
@@ -36,7 +38,11 @@ class Scope:
                     raise ValueError("scope.each names one dimension, e.g. each: key")
                 each = v
             else:
-                if not isinstance(v, list | tuple) or not v or not all(isinstance(x, str) for x in v):
+                if (
+                    not isinstance(v, list | tuple)
+                    or not v
+                    or not all(isinstance(x, str) for x in v)
+                ):
                     raise ValueError(f"scope.{k} must be a non-empty list of strings")
                 dim = k[:-1] if k.endswith("s") else k
                 filters[dim] = frozenset(v)

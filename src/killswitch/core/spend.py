@@ -50,8 +50,10 @@ def target_spend(
     counters: list[SpendObservation] = []
     for o in obs:
         if o.kind is ObservationKind.TO_DATE:
-            if o.start == window.start and o.end == window.end and (
-                to_date is None or o.observed_at >= to_date.observed_at
+            if (
+                o.start == window.start
+                and o.end == window.end
+                and (to_date is None or o.observed_at >= to_date.observed_at)
             ):
                 to_date = o
         elif o.kind is ObservationKind.BUCKET:

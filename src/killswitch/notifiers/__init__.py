@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, cast
 
 import httpx
 
@@ -16,8 +16,9 @@ class Notifier(Protocol):
         """Deliver or raise; the outbox retries with backoff."""
 
 
-def build_notifiers(configs: object, transport: httpx.AsyncBaseTransport | None = None
-                    ) -> list[Notifier]:
+def build_notifiers(
+    configs: object, transport: httpx.AsyncBaseTransport | None = None
+) -> list[Notifier]:
     from killswitch.notifiers.pagerduty import PagerDutyNotifier
     from killswitch.notifiers.slack import SlackNotifier
     from killswitch.notifiers.webhook import WebhookNotifier
@@ -27,9 +28,10 @@ def build_notifiers(configs: object, transport: httpx.AsyncBaseTransport | None 
     for cfg in configs:  # type: ignore[attr-defined]
         counts[cfg.type] = counts.get(cfg.type, 0) + 1
         name = cfg.name or (cfg.type if counts[cfg.type] == 1 else f"{cfg.type}-{counts[cfg.type]}")
-        cls = {"webhook": WebhookNotifier, "slack": SlackNotifier,
-               "pagerduty": PagerDutyNotifier}[cfg.type]
-        out.append(cls(name, cfg, transport))
+        cls = {"webhook": WebhookNotifier, "slack": SlackNotifier, "pagerduty": PagerDutyNotifier}[
+            cfg.type
+        ]
+        out.append(cast(Notifier, cls(name, cfg, transport)))
     return out
 
 

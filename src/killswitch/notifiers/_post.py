@@ -9,8 +9,13 @@ class DeliveryError(Exception):
     pass
 
 
-async def post(url: str, content: bytes, headers: dict[str, str], timeout: float,
-               transport: httpx.AsyncBaseTransport | None) -> None:
+async def post(
+    url: str,
+    content: bytes,
+    headers: dict[str, str],
+    timeout: float,
+    transport: httpx.AsyncBaseTransport | None,
+) -> None:
     async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
         try:
             resp = await client.post(url, content=content, headers=headers)

@@ -14,8 +14,14 @@ from killswitch.notifiers._post import post
 from killswitch.notifiers.events import Event
 
 RESOLVES = {"restore"}
-SEVERITY = {"kill": "critical", "kill_failed": "critical", "blast_radius": "critical",
-            "restore_failed": "error", "source_stale": "warning", "kill_dry_run": "info"}
+SEVERITY = {
+    "kill": "critical",
+    "kill_failed": "critical",
+    "blast_radius": "critical",
+    "restore_failed": "error",
+    "source_stale": "warning",
+    "kill_dry_run": "info",
+}
 
 
 def incident_key(event: Event) -> str:
@@ -23,8 +29,9 @@ def incident_key(event: Event) -> str:
 
 
 class PagerDutyNotifier:
-    def __init__(self, name: str, cfg: object, transport: httpx.AsyncBaseTransport | None = None
-                 ) -> None:
+    def __init__(
+        self, name: str, cfg: object, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         from killswitch.config import PagerDutyNotifierConfig
 
         assert isinstance(cfg, PagerDutyNotifierConfig)
@@ -53,5 +60,10 @@ class PagerDutyNotifier:
                 "class": event.kind,
                 "custom_details": {k: v for k, v in event.to_json().items() if v},
             }
-        await post(str(self.cfg.url), json.dumps(payload).encode(),
-                   {"content-type": "application/json"}, self.cfg.timeout, self.transport)
+        await post(
+            str(self.cfg.url),
+            json.dumps(payload).encode(),
+            {"content-type": "application/json"},
+            self.cfg.timeout,
+            self.transport,
+        )

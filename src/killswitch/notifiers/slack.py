@@ -14,10 +14,17 @@ import httpx
 from killswitch.notifiers._post import post
 from killswitch.notifiers.events import Event
 
-EMOJI = {"kill": ":rotating_light:", "kill_failed": ":x:", "warning": ":warning:",
-         "restore": ":white_check_mark:", "breach": ":warning:", "blast_radius": ":no_entry:",
-         "source_stale": ":hourglass:", "incomplete": ":grey_question:",
-         "kill_dry_run": ":test_tube:"}
+EMOJI = {
+    "kill": ":rotating_light:",
+    "kill_failed": ":x:",
+    "warning": ":warning:",
+    "restore": ":white_check_mark:",
+    "breach": ":warning:",
+    "blast_radius": ":no_entry:",
+    "source_stale": ":hourglass:",
+    "incomplete": ":grey_question:",
+    "kill_dry_run": ":test_tube:",
+}
 
 
 def blocks(event: Event) -> dict[str, Any]:
@@ -26,13 +33,19 @@ def blocks(event: Event) -> dict[str, Any]:
         head += f": {event.budget}"
     fields = []
     if event.spend is not None or event.limit is not None:
-        fields.append({"type": "mrkdwn", "text": f"*Spend / limit*\n{event.spend or '?'} / "
-                                                  f"{event.limit} {event.currency or ''}"})
+        fields.append(
+            {
+                "type": "mrkdwn",
+                "text": f"*Spend / limit*\n{event.spend or '?'} / "
+                f"{event.limit} {event.currency or ''}",
+            }
+        )
     if event.group:
         fields.append({"type": "mrkdwn", "text": f"*Target*\n`{event.group}`"})
     if event.window_start:
-        fields.append({"type": "mrkdwn", "text": f"*Window*\n{event.window_start} →\n"
-                                                  f"{event.window_end}"})
+        fields.append(
+            {"type": "mrkdwn", "text": f"*Window*\n{event.window_start} →\n{event.window_end}"}
+        )
     if event.provider:
         fields.append({"type": "mrkdwn", "text": f"*Provider*\n{event.provider}"})
     out: list[dict[str, Any]] = [
@@ -42,19 +55,28 @@ def blocks(event: Event) -> dict[str, Any]:
     if fields:
         out.append({"type": "section", "fields": fields[:10]})
     if event.actions:
-        lines = [f"• `{a['action']}` on `{a['target']}`: *{a['result']}*"
-                 + (f" ({a['error']})" if a.get("error") else "") for a in event.actions[:20]]
-        out.append({"type": "section", "text": {"type": "mrkdwn",
-                                                "text": "*Done*\n" + "\n".join(lines)}})
+        lines = [
+            f"• `{a['action']}` on `{a['target']}`: *{a['result']}*"
+            + (f" ({a['error']})" if a.get("error") else "")
+            for a in event.actions[:20]
+        ]
+        out.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": "*Done*\n" + "\n".join(lines)}}
+        )
     if event.restore_hint:
-        out.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": f"Undo: `{event.restore_hint}`"}]})
+        out.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": f"Undo: `{event.restore_hint}`"}],
+            }
+        )
     return {"text": f"{head}: {event.summary}"[:3000], "blocks": out}
 
 
 class SlackNotifier:
-    def __init__(self, name: str, cfg: object, transport: httpx.AsyncBaseTransport | None = None
-                 ) -> None:
+    def __init__(
+        self, name: str, cfg: object, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         from killswitch.config import SlackNotifierConfig
 
         assert isinstance(cfg, SlackNotifierConfig)
@@ -64,5 +86,10 @@ class SlackNotifier:
 
     async def send(self, event: Event) -> None:
         body = json.dumps(blocks(event)).encode()
-        await post(self.cfg.webhook_url.get_secret_value(), body,
-                   {"content-type": "application/json"}, self.cfg.timeout, self.transport)
+        await post(
+            self.cfg.webhook_url.get_secret_value(),
+            body,
+            {"content-type": "application/json"},
+            self.cfg.timeout,
+            self.transport,
+        )

@@ -13,8 +13,9 @@ from killswitch.signing import signed_headers
 
 
 class WebhookNotifier:
-    def __init__(self, name: str, cfg: object, transport: httpx.AsyncBaseTransport | None = None
-                 ) -> None:
+    def __init__(
+        self, name: str, cfg: object, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         from killswitch.config import WebhookNotifierConfig
 
         assert isinstance(cfg, WebhookNotifierConfig)
@@ -26,5 +27,10 @@ class WebhookNotifier:
         body = json.dumps(event.to_json(), sort_keys=True).encode()
         ts = str(int(time.time()))
         secret = self.cfg.secret.get_secret_value() if self.cfg.secret else None
-        await post(str(self.cfg.url), body, signed_headers(secret, ts, body), self.cfg.timeout,
-                   self.transport)
+        await post(
+            str(self.cfg.url),
+            body,
+            signed_headers(secret, ts, body),
+            self.cfg.timeout,
+            self.transport,
+        )

@@ -129,38 +129,54 @@ class Store:
             elif self._written.get(key) == val:
                 continue
             self._written[key] = val
-            rows.append({
-                "source": o.source, "target": o.target, "kind": o.kind.value,
-                "period_key": key[3], "start": o.start, "end": o.end,
-                "observed_at": o.observed_at, "amount": str(o.amount.amount),
-                "currency": o.amount.currency, "dims": dict(o.dims), "complete": o.complete,
-                "note": o.note,
-            })
+            rows.append(
+                {
+                    "source": o.source,
+                    "target": o.target,
+                    "kind": o.kind.value,
+                    "period_key": key[3],
+                    "start": o.start,
+                    "end": o.end,
+                    "observed_at": o.observed_at,
+                    "amount": str(o.amount.amount),
+                    "currency": o.amount.currency,
+                    "dims": dict(o.dims),
+                    "complete": o.complete,
+                    "note": o.note,
+                }
+            )
         if not rows:
             return 0
         stmt = self._insert(t.observations)
         stmt = stmt.on_conflict_do_update(
             index_elements=["source", "target", "kind", "period_key"],
-            set_={c: getattr(stmt.excluded, c)
-                  for c in ("observed_at", "amount", "currency", "dims", "complete", "note")},
+            set_={
+                c: getattr(stmt.excluded, c)
+                for c in ("observed_at", "amount", "currency", "dims", "complete", "note")
+            },
         )
         with self.tx() as conn:
             for i in range(0, len(rows), 2000):
-                conn.execute(stmt, rows[i:i + 2000])
+                conn.execute(stmt, rows[i : i + 2000])
         return len(rows)
 
     def load_observations(self, source: str, since: datetime) -> list[SpendObservation]:
         o = t.observations
-        q = select(o).where(o.c.source == source, or_(
-            and_(o.c.kind != "counter", o.c.end > since),
-            and_(o.c.kind == "counter", o.c.observed_at > since),
-        ))
+        q = select(o).where(
+            o.c.source == source,
+            or_(
+                and_(o.c.kind != "counter", o.c.end > since),
+                and_(o.c.kind == "counter", o.c.observed_at > since),
+            ),
+        )
         with self.engine.connect() as conn:
             rows = list(conn.execute(q).mappings())
             baseline: dict[str, Any] = {}
-            for r in conn.execute(select(o).where(
-                o.c.source == source, o.c.kind == "counter", o.c.observed_at <= since
-            ).order_by(o.c.observed_at)).mappings():
+            for r in conn.execute(
+                select(o)
+                .where(o.c.source == source, o.c.kind == "counter", o.c.observed_at <= since)
+                .order_by(o.c.observed_at)
+            ).mappings():
                 baseline[r["target"]] = r  # keeps the latest per target
         return [_obs(r) for r in [*rows, *baseline.values()]]
 
@@ -168,8 +184,9 @@ class Store:
         """Drop what no window can need any more, keeping each target's last counter sample."""
         o = t.observations
         with self.tx() as conn:
-            conn.execute(delete(o).where(o.c.source == source, o.c.kind != "counter",
-                                         o.c.end < before))
+            conn.execute(
+                delete(o).where(o.c.source == source, o.c.kind != "counter", o.c.end < before)
+            )
             keep = select(o.c.target, o.c.observed_at).where(
                 o.c.source == source, o.c.kind == "counter", o.c.observed_at < before
             )
@@ -178,16 +195,32 @@ class Store:
                 if target not in latest or at > latest[target]:
                     latest[target] = at
             for target, at in latest.items():
-                conn.execute(delete(o).where(o.c.source == source, o.c.kind == "counter",
-                                             o.c.target == target, o.c.observed_at < at))
+                conn.execute(
+                    delete(o).where(
+                        o.c.source == source,
+                        o.c.kind == "counter",
+                        o.c.target == target,
+                        o.c.observed_at < at,
+                    )
+                )
 
     # ---- source health ------------------------------------------------------------------
-    def record_source(self, provider: str, source: str, now: datetime, error: str | None,
-                      data_as_of: datetime | None, coverage: Sequence[Coverage]) -> None:
+    def record_source(
+        self,
+        provider: str,
+        source: str,
+        now: datetime,
+        error: str | None,
+        data_as_of: datetime | None,
+        coverage: Sequence[Coverage],
+    ) -> None:
         s = t.source_status
         with self.tx() as conn:
-            row = conn.execute(select(s).where(s.c.provider == provider, s.c.source == source)
-                               ).mappings().first()
+            row = (
+                conn.execute(select(s).where(s.c.provider == provider, s.c.source == source))
+                .mappings()
+                .first()
+            )
             spans = list(row["coverage"]) if row else []
             spans += [[c.start.isoformat(), c.end.isoformat()] for c in coverage]
             spans = _merge_spans(spans)
@@ -198,8 +231,9 @@ class Store:
             if row is None:
                 conn.execute(self._insert(s).values(provider=provider, source=source, **values))
             else:
-                conn.execute(update(s).where(s.c.provider == provider, s.c.source == source)
-                             .values(**values))
+                conn.execute(
+                    update(s).where(s.c.provider == provider, s.c.source == source).values(**values)
+                )
 
     def source_statuses(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -209,8 +243,11 @@ class Store:
         s = t.source_status
         with self.engine.connect() as conn:
             rows = conn.execute(select(s.c.coverage).where(s.c.source == source)).scalars()
-            return [Coverage(source, datetime.fromisoformat(a), datetime.fromisoformat(b))
-                    for spans in rows for a, b in spans]
+            return [
+                Coverage(source, datetime.fromisoformat(a), datetime.fromisoformat(b))
+                for spans in rows
+                for a, b in spans
+            ]
 
     # ---- budget state -------------------------------------------------------------------
     def states(self, budget: str, conn: Connection | None = None) -> dict[str, TargetState]:
@@ -221,8 +258,13 @@ class Store:
         with self.engine.connect() as c:
             return {g: TargetState.from_json(v) for g, v in c.execute(q)}
 
-    def save_states(self, budget: str, states: Mapping[str, TargetState], now: datetime,
-                    conn: Connection | None = None) -> None:
+    def save_states(
+        self,
+        budget: str,
+        states: Mapping[str, TargetState],
+        now: datetime,
+        conn: Connection | None = None,
+    ) -> None:
         if not states:
             return
         stmt = self._insert(t.target_states)
@@ -230,8 +272,10 @@ class Store:
             index_elements=["budget", "grp"],
             set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at},
         )
-        rows = [{"budget": budget, "grp": g, "state": st.to_json(), "updated_at": now}
-                for g, st in states.items()]
+        rows = [
+            {"budget": budget, "grp": g, "state": st.to_json(), "updated_at": now}
+            for g, st in states.items()
+        ]
         if conn is not None:
             conn.execute(stmt, rows)
             return
@@ -239,8 +283,10 @@ class Store:
             c.execute(stmt, rows)
 
     def save_statuses(self, statuses: Iterable[GroupStatus], now: datetime) -> None:
-        rows = [{"budget": s.budget, "grp": s.group, "status": status_json(s), "updated_at": now}
-                for s in statuses]
+        rows = [
+            {"budget": s.budget, "grp": s.group, "status": status_json(s), "updated_at": now}
+            for s in statuses
+        ]
         if not rows:
             return
         stmt = self._insert(t.budget_status)
@@ -250,13 +296,18 @@ class Store:
         )
         with self.tx() as conn:
             for i in range(0, len(rows), 2000):
-                conn.execute(stmt, rows[i:i + 2000])
+                conn.execute(stmt, rows[i : i + 2000])
 
     def statuses(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            return [{**r["status"], "updated_at": r["updated_at"].isoformat()}
-                    for r in conn.execute(select(t.budget_status).order_by(
-                        t.budget_status.c.budget, t.budget_status.c.grp)).mappings()]
+            return [
+                {**r["status"], "updated_at": r["updated_at"].isoformat()}
+                for r in conn.execute(
+                    select(t.budget_status).order_by(
+                        t.budget_status.c.budget, t.budget_status.c.grp
+                    )
+                ).mappings()
+            ]
 
     def forget_budgets(self, keep: Iterable[str]) -> None:
         """A budget removed from config: drop its status rows (the journal stays, as history)."""
@@ -265,20 +316,33 @@ class Store:
             conn.execute(delete(t.budget_status).where(t.budget_status.c.budget.not_in(names)))
 
     # ---- journal ------------------------------------------------------------------------
-    def journal_add(self, conn: Connection, rows: Sequence[Mapping[str, Any]], now: datetime
-                    ) -> list[int]:
+    def journal_add(
+        self, conn: Connection, rows: Sequence[Mapping[str, Any]], now: datetime
+    ) -> list[int]:
         ids = []
         for r in rows:
-            res = conn.execute(t.journal.insert().values(
-                attempts=0, created_at=now, updated_at=now, **r))
+            res = conn.execute(
+                t.journal.insert().values(attempts=0, created_at=now, updated_at=now, **r)
+            )
             assert res.inserted_primary_key is not None
             ids.append(int(res.inserted_primary_key[0]))
         return ids
 
-    def journal_finish(self, row_id: int, status: str, now: datetime, *,
-                       prior: Mapping[str, Any] | None = None, error: str | None = None) -> None:
-        values: dict[str, Any] = {"status": status, "updated_at": now, "error": error,
-                                  "attempts": t.journal.c.attempts + 1}
+    def journal_finish(
+        self,
+        row_id: int,
+        status: str,
+        now: datetime,
+        *,
+        prior: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "status": status,
+            "updated_at": now,
+            "error": error,
+            "attempts": t.journal.c.attempts + 1,
+        }
         if prior is not None:
             values["prior"] = dict(prior)
         with self.tx() as conn:
@@ -286,12 +350,22 @@ class Store:
 
     def journal_set_pending(self, row_id: int, now: datetime) -> None:
         with self.tx() as conn:
-            conn.execute(update(t.journal).where(t.journal.c.id == row_id)
-                         .values(status="pending", updated_at=now))
+            conn.execute(
+                update(t.journal)
+                .where(t.journal.c.id == row_id)
+                .values(status="pending", updated_at=now)
+            )
 
-    def journal_rows(self, *, budget: str | None = None, group: str | None = None,
-                     status: Sequence[str] | None = None, op: str | None = None,
-                     limit: int | None = None, newest_first: bool = False) -> list[JournalRow]:
+    def journal_rows(
+        self,
+        *,
+        budget: str | None = None,
+        group: str | None = None,
+        status: Sequence[str] | None = None,
+        op: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[JournalRow]:
         j = t.journal
         q = select(j)
         if budget is not None:
@@ -309,36 +383,66 @@ class Store:
             return [_journal(r) for r in conn.execute(q).mappings()]
 
     # ---- outbox -------------------------------------------------------------------------
-    def enqueue(self, notifier: str, dedup_key: str, event_: Mapping[str, Any], now: datetime
-                ) -> bool:
+    def enqueue(
+        self, notifier: str, dedup_key: str, event_: Mapping[str, Any], now: datetime
+    ) -> bool:
         """Queue once per (notifier, dedup_key). Returns False when it was already queued."""
-        stmt = self._insert(t.outbox).values(
-            notifier=notifier, dedup_key=dedup_key, event=json.loads(json.dumps(event_)),
-            status="pending", attempts=0, next_attempt_at=now, created_at=now,
-        ).on_conflict_do_nothing(index_elements=["notifier", "dedup_key"]).returning(t.outbox.c.id)
+        stmt = (
+            self._insert(t.outbox)
+            .values(
+                notifier=notifier,
+                dedup_key=dedup_key,
+                event=json.loads(json.dumps(event_)),
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["notifier", "dedup_key"])
+            .returning(t.outbox.c.id)
+        )
         # RETURNING, not rowcount: drivers report -1 for ON CONFLICT DO NOTHING.
         with self.tx() as conn:
             return conn.execute(stmt).first() is not None
 
     def outbox_due(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
         o = t.outbox
-        q = (select(o).where(o.c.status == "pending", o.c.next_attempt_at <= now)
-             .order_by(o.c.id).limit(limit))
+        q = (
+            select(o)
+            .where(o.c.status == "pending", o.c.next_attempt_at <= now)
+            .order_by(o.c.id)
+            .limit(limit)
+        )
         with self.engine.connect() as conn:
-            return [OutboxItem(r["id"], r["notifier"], r["dedup_key"], r["event"], r["attempts"])
-                    for r in conn.execute(q).mappings()]
+            return [
+                OutboxItem(r["id"], r["notifier"], r["dedup_key"], r["event"], r["attempts"])
+                for r in conn.execute(q).mappings()
+            ]
 
     def outbox_done(self, item_id: int, now: datetime) -> None:
         with self.tx() as conn:
-            conn.execute(update(t.outbox).where(t.outbox.c.id == item_id).values(
-                status="sent", sent_at=now, attempts=t.outbox.c.attempts + 1, last_error=None))
+            conn.execute(
+                update(t.outbox)
+                .where(t.outbox.c.id == item_id)
+                .values(
+                    status="sent", sent_at=now, attempts=t.outbox.c.attempts + 1, last_error=None
+                )
+            )
 
-    def outbox_retry(self, item_id: int, next_at: datetime, error: str, *, dead: bool = False
-                     ) -> None:
+    def outbox_retry(
+        self, item_id: int, next_at: datetime, error: str, *, dead: bool = False
+    ) -> None:
         with self.tx() as conn:
-            conn.execute(update(t.outbox).where(t.outbox.c.id == item_id).values(
-                status="dead" if dead else "pending", next_attempt_at=next_at,
-                attempts=t.outbox.c.attempts + 1, last_error=error[:500]))
+            conn.execute(
+                update(t.outbox)
+                .where(t.outbox.c.id == item_id)
+                .values(
+                    status="dead" if dead else "pending",
+                    next_attempt_at=next_at,
+                    attempts=t.outbox.c.attempts + 1,
+                    last_error=error[:500],
+                )
+            )
 
     def outbox_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -357,14 +461,18 @@ class Store:
         lt = t.lease
         expires = now + ttl
         with self.tx() as conn:
-            res = conn.execute(update(lt).where(
-                lt.c.name == name, or_(lt.c.holder == holder, lt.c.expires_at < now)
-            ).values(holder=holder, expires_at=expires).returning(lt.c.name))
+            res = conn.execute(
+                update(lt)
+                .where(lt.c.name == name, or_(lt.c.holder == holder, lt.c.expires_at < now))
+                .values(holder=holder, expires_at=expires)
+                .returning(lt.c.name)
+            )
             if res.first() is not None:
                 return True
             ins = self._insert(lt).values(name=name, holder=holder, expires_at=expires)
             res = conn.execute(
-                ins.on_conflict_do_nothing(index_elements=["name"]).returning(lt.c.name))
+                ins.on_conflict_do_nothing(index_elements=["name"]).returning(lt.c.name)
+            )
             return res.first() is not None
 
     def release_lease(self, name: str, holder: str) -> None:
@@ -380,33 +488,58 @@ class Store:
 def status_json(s: GroupStatus) -> dict[str, Any]:
     ratio = s.ratio
     return {
-        "budget": s.budget, "group": s.group, "state": s.state.value,
+        "budget": s.budget,
+        "group": s.group,
+        "state": s.state.value,
         "spend": str(s.spend.amount) if s.spend else None,
-        "limit": str(s.limit.amount), "currency": s.limit.currency,
+        "limit": str(s.limit.amount),
+        "currency": s.limit.currency,
         "ratio": str(ratio.quantize(Decimal("0.0001"))) if ratio is not None else None,
-        "window": s.window.spec, "window_start": s.window.start.isoformat(),
-        "window_end": s.window.end.isoformat(), "incomplete": s.incomplete, "stale": s.stale,
+        "window": s.window.spec,
+        "window_start": s.window.start.isoformat(),
+        "window_end": s.window.end.isoformat(),
+        "incomplete": s.incomplete,
+        "stale": s.stale,
         "detail": s.detail,
     }
 
 
 def _obs(r: Mapping[str, Any]) -> SpendObservation:
     return SpendObservation(
-        source=r["source"], target=r["target"], kind=ObservationKind(r["kind"]),
-        amount=Money(Decimal(r["amount"]), r["currency"]), observed_at=r["observed_at"],
-        start=r["start"], end=r["end"], dims=dict(r["dims"]), complete=bool(r["complete"]),
+        source=r["source"],
+        target=r["target"],
+        kind=ObservationKind(r["kind"]),
+        amount=Money(Decimal(r["amount"]), r["currency"]),
+        observed_at=r["observed_at"],
+        start=r["start"],
+        end=r["end"],
+        dims=dict(r["dims"]),
+        complete=bool(r["complete"]),
         note=r["note"] or "",
     )
 
 
-def _journal(r: Mapping[str, Any]) -> JournalRow:
+def _journal(r: Any) -> JournalRow:
     return JournalRow(
-        id=r["id"], budget=r["budget"], group=r["grp"], target=r["target"], action=r["action"],
-        op=r["op"], status=r["status"], params=dict(r["params"] or {}),
-        prior=dict(r["prior"]) if r["prior"] is not None else None, error=r["error"],
-        attempts=r["attempts"], window_start=r["window_start"], kill_id=r["kill_id"],
-        manual=bool(r["manual"]), actor=r["actor"] or "", reason=r["reason"] or "",
-        created_at=r["created_at"], updated_at=r["updated_at"], spend=r["spend"],
+        id=r["id"],
+        budget=r["budget"],
+        group=r["grp"],
+        target=r["target"],
+        action=r["action"],
+        op=r["op"],
+        status=r["status"],
+        params=dict(r["params"] or {}),
+        prior=dict(r["prior"]) if r["prior"] is not None else None,
+        error=r["error"],
+        attempts=r["attempts"],
+        window_start=r["window_start"],
+        kill_id=r["kill_id"],
+        manual=bool(r["manual"]),
+        actor=r["actor"] or "",
+        reason=r["reason"] or "",
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+        spend=r["spend"],
     )
 
 

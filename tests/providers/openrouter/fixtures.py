@@ -13,17 +13,26 @@ from tests.contract.openapi import Spec
 
 
 def spec_key(spec: Spec) -> dict[str, Any]:
-    example = spec.doc["paths"]["/keys"]["get"]["responses"]["200"]["content"][
-        "application/json"]["example"]["data"][0]
+    example = spec.doc["paths"]["/keys"]["get"]["responses"]["200"]["content"]["application/json"][
+        "example"
+    ]["data"][0]
     return dict(example)
 
 
-def make_key(template: dict[str, Any], i: int, usage_daily: float = 0.0, **over: Any
-             ) -> dict[str, Any]:
+def make_key(
+    template: dict[str, Any], i: int, usage_daily: float = 0.0, **over: Any
+) -> dict[str, Any]:
     k = copy.deepcopy(template)
-    k.update(hash=f"{i:064x}", name=f"key-{i}", label=f"key-{i}", disabled=False,
-             usage=usage_daily + 100.0, usage_daily=usage_daily, usage_weekly=usage_daily + 10.0,
-             usage_monthly=usage_daily + 50.0)
+    k.update(
+        hash=f"{i:064x}",
+        name=f"key-{i}",
+        label=f"key-{i}",
+        disabled=False,
+        usage=usage_daily + 100.0,
+        usage_daily=usage_daily,
+        usage_weekly=usage_daily + 10.0,
+        usage_monthly=usage_daily + 50.0,
+    )
     k.update(over)
     return k
 
@@ -48,7 +57,7 @@ class SpecServer:
         rel = path.removeprefix("/api/v1")
         if request.method == "GET" and rel == "/keys":
             offset = int(request.url.params.get("offset", "0"))
-            page = list(self.keys.values())[offset:offset + 100]
+            page = list(self.keys.values())[offset : offset + 100]
             status, out = 200, {"data": page}
         elif rel.startswith("/keys/") and (h := rel.split("/")[2]) in self.keys:
             if request.method == "PATCH":

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,7 +30,9 @@ def spec() -> Spec:
 
 def provider(server: Any) -> OpenRouterProvider:
     cfg = OpenRouterConfig(type="openrouter", api_key="sk-or-v1-test-management-key")
-    return OpenRouterProvider("or", cfg, ProviderContext(http_transport=httpx.MockTransport(server)))
+    return OpenRouterProvider(
+        "or", cfg, ProviderContext(http_transport=httpx.MockTransport(server))
+    )
 
 
 async def test_poll_paginates_all_keys_and_matches_spec(spec: Spec) -> None:
@@ -43,10 +44,14 @@ async def test_poll_paginates_all_keys_and_matches_spec(spec: Spec) -> None:
     offsets = [r.url.params["offset"] for r in server.requests]
     assert offsets == ["0", "100", "200"]
     assert all(r.url.params["include_disabled"] == "true" for r in server.requests)
-    assert all(r.headers["authorization"] == "Bearer sk-or-v1-test-management-key"
-               for r in server.requests)
-    daily = {o.target: o for o in result.observations if o.kind is ObservationKind.TO_DATE
-             and o.end is not None and (o.end - o.start).days == 1}  # type: ignore[operator]
+    assert all(
+        r.headers["authorization"] == "Bearer sk-or-v1-test-management-key" for r in server.requests
+    )
+    daily = {
+        o.target: o
+        for o in result.observations
+        if o.kind is ObservationKind.TO_DATE and o.end is not None and (o.end - o.start).days == 1
+    }  # type: ignore[operator]
     assert len(daily) == 250
     assert daily[f"{7:064x}"].amount.amount == Decimal("0.7")  # float -> exact Decimal
     assert daily[f"{7:064x}"].start == datetime(2026, 11, 23, tzinfo=UTC)
@@ -72,13 +77,16 @@ async def test_disable_and_undo_match_spec_and_restore_prior(spec: Spec) -> None
     assert len(patches) == 4
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda k: k.update(usage_daily="12.5"),
-    lambda k: k.pop("usage_monthly"),
-    lambda k: k.update(usage_daily=None),
-    lambda k: k.pop("hash"),
-    lambda k: k.update(usage_weekly=-1.0),
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda k: k.update(usage_daily="12.5"),
+        lambda k: k.pop("usage_monthly"),
+        lambda k: k.update(usage_daily=None),
+        lambda k: k.pop("hash"),
+        lambda k: k.update(usage_weekly=-1.0),
+    ],
+)
 async def test_malformed_keys_never_become_zero(spec: Spec, mutate: Any) -> None:
     tpl = spec_key(spec)
     keys = [make_key(tpl, 1, usage_daily=3.0), make_key(tpl, 2)]
@@ -98,8 +106,9 @@ async def test_non_json_and_error_status_are_errors(spec: Spec) -> None:
     server = SpecServer(spec, [])
     server.override = lambda r: httpx.Response(200, content=b"<html>oops</html>")
     assert "not JSON" in (await provider(server).sources()["openrouter"].poll(NOW, NOW)).error  # type: ignore[operator]
-    server.override = lambda r: httpx.Response(401, json={"error": {"code": 401,
-                                                                    "message": "No auth"}})
+    server.override = lambda r: httpx.Response(
+        401, json={"error": {"code": 401, "message": "No auth"}}
+    )
     result = await provider(server).sources()["openrouter"].poll(NOW, NOW)
     assert result.error == "GET /keys -> HTTP 401: No auth"
 

@@ -41,8 +41,12 @@ class DisableKey(Action):
         return {}
 
     async def undo(
-        self, provider: Provider, target: str, params: ActionParams,
-        prior: Mapping[str, Any], ctx: ActionContext,
+        self,
+        provider: Provider,
+        target: str,
+        params: ActionParams,
+        prior: Mapping[str, Any],
+        ctx: ActionContext,
     ) -> None:
         await _p(provider).http.request(
             "PATCH", f"/keys/{target}", json={"disabled": bool(prior.get("disabled", False))}

@@ -98,22 +98,36 @@ class OpenRouterSource:
         except SourceError as exc:
             return PollResult(self.name, error=str(exc))
         obs: list[SpendObservation] = []
+        windows = {f: spec.at(now) for f, spec in _WINDOWS.items()}  # once per poll, not per key
         for k in keys:
             dims = {"key": k["hash"]}
             if k["name"]:
                 dims["name"] = k["name"]
             if k["workspace_id"]:
                 dims["workspace"] = str(k["workspace_id"])
-            for f, spec in _WINDOWS.items():
-                w = spec.at(now)
-                obs.append(SpendObservation(
-                    self.name, k["hash"], ObservationKind.TO_DATE, Money(k[f], "USD"), now,
-                    w.start, w.end, dims,
-                ))
-            obs.append(SpendObservation(
-                self.name, k["hash"], ObservationKind.COUNTER, Money(k["usage"], "USD"), now,
-                dims=dims,
-            ))
+            for f, w in windows.items():
+                obs.append(
+                    SpendObservation(
+                        self.name,
+                        k["hash"],
+                        ObservationKind.TO_DATE,
+                        Money(k[f], "USD"),
+                        now,
+                        w.start,
+                        w.end,
+                        dims,
+                    )
+                )
+            obs.append(
+                SpendObservation(
+                    self.name,
+                    k["hash"],
+                    ObservationKind.COUNTER,
+                    Money(k["usage"], "USD"),
+                    now,
+                    dims=dims,
+                )
+            )
         return PollResult(self.name, tuple(obs), data_as_of=now)
 
 
@@ -152,13 +166,16 @@ class OpenRouterProvider(Provider):
         except SourceError as exc:
             return [DoctorFinding("credentials", False, str(exc))]
         findings = [DoctorFinding("credentials", True, "key accepted")]
-        findings.append(DoctorFinding(
-            "management key (needed to list, disable and delete keys)", mgmt,
-            "ok" if mgmt else "this is not a management key: create one under Settings > "
-            "Management keys",
-        ))
+        findings.append(
+            DoctorFinding(
+                "management key (needed to list, disable and delete keys)",
+                mgmt,
+                "ok"
+                if mgmt
+                else "this is not a management key: create one under Settings > Management keys",
+            )
+        )
         return findings
 
     async def aclose(self) -> None:
         await self.http.aclose()
-

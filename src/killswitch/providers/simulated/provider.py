@@ -68,9 +68,9 @@ class _World:
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(
-                {"disabled": self.disabled, "origin": self.origin, "calls": self.calls}
-            ))
+            tmp.write_text(
+                json.dumps({"disabled": self.disabled, "origin": self.origin, "calls": self.calls})
+            )
             os.replace(tmp, self.path)
 
     def is_disabled(self, target: str) -> bool:
@@ -124,18 +124,30 @@ class SimulatedSource:
             spent = (t.rate_usd_per_second * world.active_seconds(t.id, origin, now)).quantize(
                 Decimal("0.000001")
             )
-            obs.append(SpendObservation(
-                source=self.name, target=t.id, kind=ObservationKind.COUNTER,
-                amount=Money(spent, "USD"), observed_at=now,
-                dims={"key": t.id, **t.dims},
-            ))
+            obs.append(
+                SpendObservation(
+                    source=self.name,
+                    target=t.id,
+                    kind=ObservationKind.COUNTER,
+                    amount=Money(spent, "USD"),
+                    observed_at=now,
+                    dims={"key": t.id, **t.dims},
+                )
+            )
         # The counter was 0 at the ramp's origin and before it: a baseline sample at the
         # earlier of the two lets windows that began before our first poll be measured exactly.
         base_at = min(origin, since)
-        obs += [SpendObservation(
-            source=self.name, target=t.id, kind=ObservationKind.COUNTER,
-            amount=Money(Decimal(0), "USD"), observed_at=base_at, dims={"key": t.id, **t.dims},
-        ) for t in cfg.targets]
+        obs += [
+            SpendObservation(
+                source=self.name,
+                target=t.id,
+                kind=ObservationKind.COUNTER,
+                amount=Money(Decimal(0), "USD"),
+                observed_at=base_at,
+                dims={"key": t.id, **t.dims},
+            )
+            for t in cfg.targets
+        ]
         return PollResult(self.name, tuple(obs), data_as_of=now)
 
 
@@ -185,8 +197,12 @@ class SimulatedDisable(Action):
         return {"disabled": prior}
 
     async def undo(
-        self, provider: Provider, target: str, params: ActionParams,
-        prior: Mapping[str, Any], ctx: ActionContext,
+        self,
+        provider: Provider,
+        target: str,
+        params: ActionParams,
+        prior: Mapping[str, Any],
+        ctx: ActionContext,
     ) -> None:
         assert isinstance(provider, SimulatedProvider)
         provider.world.set_disabled(target, bool(prior.get("disabled", False)), ctx.now, "enable")
@@ -205,4 +221,3 @@ class SimulatedDelete(Action):
         assert isinstance(provider, SimulatedProvider)
         provider.world.set_disabled(target, True, ctx.now, "delete")
         return {}
-

@@ -29,8 +29,9 @@ class WebhookAction(Action):
     summary = "POST the kill decision (JSON, signed) to a URL that carries out custom logic"
     undo_summary = "POST the same payload with op=restore"
 
-    async def _post(self, op: str, provider: Provider, target: str, params: ActionParams,
-                    ctx: ActionContext) -> int:
+    async def _post(
+        self, op: str, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+    ) -> int:
         assert isinstance(params, WebhookParams)
         payload = {
             "op": op,
@@ -52,8 +53,9 @@ class WebhookAction(Action):
         transport: httpx.AsyncBaseTransport | None = provider.context.http_transport
         client = ProviderHTTP(str(params.url), timeout=params.timeout, transport=transport)
         try:
-            resp = await client.request("POST", "", content=body,
-                                        headers=signed_headers(secret, ts, body))
+            resp = await client.request(
+                "POST", "", content=body, headers=signed_headers(secret, ts, body)
+            )
             return resp.status_code
         finally:
             await client.aclose()
@@ -65,7 +67,11 @@ class WebhookAction(Action):
         return {"status": status}
 
     async def undo(
-        self, provider: Provider, target: str, params: ActionParams,
-        prior: Mapping[str, Any], ctx: ActionContext,
+        self,
+        provider: Provider,
+        target: str,
+        params: ActionParams,
+        prior: Mapping[str, Any],
+        ctx: ActionContext,
     ) -> None:
         await self._post("restore", provider, target, params, ctx)
