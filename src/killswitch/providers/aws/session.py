@@ -24,7 +24,7 @@ from botocore.config import Config as BotoConfig
 from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-from killswitch.errors import ActionError, KillswitchError, SourceError
+from killswitch.errors import ActionError, KillswitchError, MalformedResponse, SourceError
 from killswitch.providers.aws.arns import Principal
 
 # Codes after which retrying the same call cannot help.
@@ -211,6 +211,10 @@ class AwsSession:
             if error_code(exc) in ok_codes:
                 return {}
             raise wrap(service, op, exc, for_action) from None
+        except Exception as exc:
+            # ``run`` only calls botocore: anything else is botocore failing to read an answer
+            # of the wrong shape (AttributeError/TypeError) or an endpoint that lacks the call.
+            raise unreadable(service, op, exc, for_action) from None
 
     async def pages(
         self,
@@ -233,6 +237,8 @@ class AwsSession:
             return await asyncio.to_thread(run)
         except (ClientError, BotoCoreError) as exc:
             raise wrap(service, op, exc, for_action) from None
+        except Exception as exc:  # see ``call``
+            raise unreadable(service, op, exc, for_action) from None
 
     # ---- identity ---------------------------------------------------------------------------
     async def identity(self, *, for_action: bool = False) -> Principal:
@@ -259,6 +265,15 @@ class AwsSession:
                     self._base_identity = Principal.parse(str(resp.get("Arn", "")))
             out.append(self._base_identity)
         return out
+
+
+def unreadable(service: str, op: str, exc: BaseException, for_action: bool) -> KillswitchError:
+    msg = f"{service} {op}: unreadable answer ({type(exc).__name__})"
+    if isinstance(exc, NotImplementedError):
+        msg = f"{service} {op}: not implemented by this endpoint"
+    if for_action:
+        return ActionError(msg, retryable=False)
+    return MalformedResponse(msg)
 
 
 def wrap(service: str, op: str, exc: BaseException, for_action: bool) -> KillswitchError:
