@@ -170,7 +170,6 @@ class Engine:
                 provider_name, name, now, result.error, result.data_as_of, result.coverage
             )
             h = snap.sources.setdefault((provider_name, name), SourceHealth(provider_name, name))
-            was_stale = h.stale and h.last_success is not None
             h.last_attempt = now
             h.error = result.error
             if result.ok:
@@ -181,30 +180,31 @@ class Engine:
                 or h.last_success is None
                 or (now - h.last_success > provider.config.stale_threshold)
             )
-            if (h.stale and not was_stale and h.last_success is not None) or (
-                h.stale and h.last_success is None and h.last_attempt and not result.ok
-            ):
+            # One announcement per outage: keyed by when it started, cleared on recovery.
+            if h.stale and h.stale_since is None:
+                h.stale_since = now
                 self.enqueue(
                     Event(
                         "source_stale",
-                        f"source_stale:{provider_name}:{name}:"
-                        f"{(h.last_success or now).isoformat()}",
-                        f"{provider_name}/{name} could not be read ({result.error}); budgets on it "
-                        "are evaluated on the last good data and no new spend is seen",
+                        f"source_stale:{provider_name}:{name}:{now.isoformat()}",
+                        f"{provider_name}/{name} could not be read ({result.error or 'data too old'});"
+                        " budgets on it are evaluated on the last good data and no new spend is seen",
                         now.isoformat(),
                         provider=provider_name,
                     )
                 )
-            elif was_stale and not h.stale:
+            elif not h.stale and h.stale_since is not None:
                 self.enqueue(
                     Event(
                         "source_recovered",
-                        f"source_recovered:{provider_name}:{name}:{now.isoformat()}",
-                        f"{provider_name}/{name} is read again",
+                        f"source_recovered:{provider_name}:{name}:{h.stale_since.isoformat()}",
+                        f"{provider_name}/{name} is read again (stale since "
+                        f"{h.stale_since.isoformat()})",
                         now.isoformat(),
                         provider=provider_name,
                     )
                 )
+                h.stale_since = None
             cutoff = self._since(name, now) - timedelta(hours=1)
             self.ledger.prune(name, cutoff)
         snap.now = now
@@ -328,7 +328,8 @@ class Engine:
                 delay = min(OUTBOX_MAX_BACKOFF, 2.0 * 2 ** min(item.attempts, 10))
                 created = item.event.get("at")
                 dead = (
-                    bool(created) and now - datetime.fromisoformat(str(created)) > OUTBOX_GIVE_UP_AFTER
+                    bool(created)
+                    and now - datetime.fromisoformat(str(created)) > OUTBOX_GIVE_UP_AFTER
                 )
                 self.store.outbox_retry(item.id, now + timedelta(seconds=delay), err, dead=dead)
                 self.metrics.notifications.labels(n.name, "failure").inc()

@@ -32,6 +32,7 @@ class SourceHealth:
     data_as_of: datetime | None = None
     stale: bool = True
     error: str | None = None
+    stale_since: datetime | None = None  # set while an outage is announced
 
 
 @dataclass

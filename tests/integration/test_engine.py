@@ -267,3 +267,21 @@ async def test_notifier_outage_loses_nothing_and_secrets_stay_out(
         )
     out = capsys.readouterr()
     assert secret not in out.out + out.err
+
+
+async def test_source_outage_is_announced_once_and_recovery_once(tmp_path: Path) -> None:
+    clock = FakeClock()
+    rt = make(
+        tmp_path, clock, top={"notifiers": [{"type": "webhook", "url": "http://127.0.0.1:9/h"}]}
+    )
+    src = rt.providers["sim"]
+    src.cfg.fail_polls = True  # type: ignore[attr-defined]
+    for _ in range(5):
+        clock.advance(seconds=30)
+        await rt.engine.cycle("sim")
+    src.cfg.fail_polls = False  # type: ignore[attr-defined]
+    for _ in range(2):
+        clock.advance(seconds=30)
+        await rt.engine.cycle("sim")
+    events = [i.event["event"] for i in rt.store.outbox_due(clock.now)]
+    assert events.count("source_stale") == 1 and events.count("source_recovered") == 1
