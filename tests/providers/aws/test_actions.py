@@ -68,6 +68,8 @@ async def test_deny_policy_attaches_once_and_undo_detaches() -> None:
     prior = await a.execute(p, APP, params, actx())
     assert prior["policy_created"] is True
     arn = prior["policy_arn"]
+    suffix = a.describe(APP, params).split("killswitch-deny-<budget>-")[1].split(" ")[0]
+    assert arn.endswith(f"killswitch-deny-bedrock-daily-{suffix}")  # plan names the policy
     assert arn.startswith(
         f"arn:aws:iam::{ACCOUNT}:policy/killswitch/killswitch-deny-bedrock-daily-"
     )

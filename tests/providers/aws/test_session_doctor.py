@@ -125,3 +125,28 @@ async def test_doctor_without_credentials_says_so(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(p.session, "identity", boom)
     (f,) = await p.doctor([])
     assert f.check == "credentials" and not f.ok
+
+
+def test_error_messages_keep_only_the_first_line_and_drop_signature_dumps() -> None:
+    from botocore.exceptions import ClientError
+
+    from killswitch.providers.aws.session import describe_error
+
+    multi = ClientError(
+        {"Error": {"Code": "Throttling", "Message": "Rate exceeded\nx-amz-security-token:SECRET"}},
+        "GetMetricData",
+    )
+    assert describe_error("cloudwatch", "get_metric_data", multi) == (
+        "cloudwatch get_metric_data: Throttling: Rate exceeded"
+    )
+    sig = ClientError(
+        {"Error": {"Code": "SignatureDoesNotMatch", "Message": "canonical: SECRET"}}, "X"
+    )
+    assert "SECRET" not in describe_error("iam", "get_role", sig)
+
+
+async def test_aclose_closes_clients() -> None:
+    p = make_provider()
+    await p.session.identity()
+    await p.aclose()
+    assert p.session._clients == {}

@@ -129,7 +129,8 @@ class DenyPolicy(Action):
         assert isinstance(params, DenyPolicyParams)
         p = Principal.parse(target)
         return (
-            f"attach IAM policy killswitch-deny-<budget>-<hash> (Deny {', '.join(params.deny)} "
+            f"attach IAM policy killswitch-deny-<budget>-"
+            f"{policies.deny_hash(params.deny, params.resources)} (Deny {', '.join(params.deny)} "
             f"on {', '.join(params.resources)}) to {p.kind} {target}"
         )
 

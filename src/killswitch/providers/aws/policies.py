@@ -33,9 +33,12 @@ def _fit(name: str, *parts: object) -> str:
     return f"{name[: MAX_NAME - 11]}-{_short(name, *parts)}"
 
 
+def deny_hash(deny: Sequence[str], resources: Sequence[str]) -> str:
+    return _short(sorted(set(deny)), sorted(set(resources)))
+
+
 def deny_policy_name(budget: str, deny: Sequence[str], resources: Sequence[str]) -> str:
-    h = _short(sorted(set(deny)), sorted(set(resources)))
-    return _fit(f"killswitch-deny-{budget}-{h}")
+    return _fit(f"killswitch-deny-{budget}-{deny_hash(deny, resources)}")
 
 
 def deny_document(deny: Sequence[str], resources: Sequence[str]) -> dict[str, Any]:

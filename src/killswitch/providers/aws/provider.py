@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -77,6 +78,9 @@ class AwsProvider(Provider):
 
     def sources(self) -> Mapping[str, Source]:
         return self._sources
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.session.close)
 
     async def doctor(self, actions: Sequence[str]) -> list[DoctorFinding]:
         """Identity, one cheap read per source, and IAM policy simulation where possible.

@@ -48,6 +48,9 @@ _PERMANENT = {
 }
 
 
+_NO_MESSAGE = {"SignatureDoesNotMatch", "IncompleteSignature"}
+
+
 def error_code(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", "Unknown"))
@@ -58,8 +61,13 @@ def describe_error(service: str, op: str, exc: BaseException) -> str:
     """A one-line, secret-free description of a botocore failure."""
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
-        msg = str(err.get("Message", "")).strip()
-        return f"{service} {op}: {err.get('Code', 'Unknown')}" + (f": {msg}" if msg else "")
+        code = str(err.get("Code", "Unknown"))
+        # Only the first line, capped: SignatureDoesNotMatch appends the canonical request,
+        # which can carry the session token.
+        msg = str(err.get("Message", "")).strip().split("\n", 1)[0][:300]
+        if code in _NO_MESSAGE:
+            msg = ""
+        return f"{service} {op}: {code}" + (f": {msg}" if msg else "")
     # BotoCoreError messages name endpoints and missing config, not secret values.
     return f"{service} {op}: {type(exc).__name__}: {exc}"
 
@@ -185,6 +193,12 @@ class AwsSession:
                 except (BotoCoreError, ClientError):
                     continue
         return out
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for c in clients:
+            c.close()
 
     # ---- calls ------------------------------------------------------------------------------
     async def call(
