@@ -1,0 +1,124 @@
+"""``gcp.detach-billing``: unlink a project from its billing account; undo re-links it.
+
+Google: with billing disabled "any billable activity of your in-use services will stop, and your
+application could stop functioning"; resources of a project without billing may be deleted after
+a grace period. That is why the action is ``irreversible`` (the budget must set
+``allow_irreversible``) although undo exists: re-linking restores billing, not deleted resources.
+
+The prior billing account is read before anything changes (``snapshot``, journaled with the
+intent), so a replay after a crash never records "no account" (our own change) as the prior state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from killswitch.errors import ActionError
+from killswitch.plugins import (
+    Action,
+    ActionContext,
+    ActionParams,
+    Provider,
+    TargetRequest,
+    registry,
+)
+from killswitch.providers.gcp.guard import refuse_own
+from killswitch.providers.gcp.params import ProjectsParams
+from killswitch.providers.gcp.permissions import DETACH_BILLING, flat
+from killswitch.providers.gcp.provider import GcpProvider, gcp
+
+
+class DetachBillingParams(ProjectsParams):
+    pass
+
+
+async def billing_info(p: GcpProvider, project: str) -> dict[str, Any]:
+    def get() -> Any:
+        return p.clients.billing().get_project_billing_info(
+            name=f"projects/{project}", timeout=p.cfg.timeout.total_seconds()
+        )
+
+    info = await p.clients.action_call(f"cloudbilling getBillingInfo projects/{project}", get)
+    return {
+        "billing_account_name": str(info.billing_account_name),
+        "billing_enabled": bool(info.billing_enabled),
+    }
+
+
+async def set_billing_account(p: GcpProvider, project: str, account: str) -> None:
+    def put() -> Any:
+        return p.clients.billing().update_project_billing_info(
+            name=f"projects/{project}",
+            project_billing_info={"billing_account_name": account},
+            timeout=p.cfg.timeout.total_seconds(),
+        )
+
+    await p.clients.action_call(f"cloudbilling updateBillingInfo projects/{project}", put)
+
+
+@registry.action
+class DetachBilling(Action):
+    name = "gcp.detach-billing"
+    provider_type = "gcp"
+    params_model = DetachBillingParams
+    irreversible = True
+    target_dim = None
+    permissions = flat(DETACH_BILLING)
+    summary = (
+        "PUT v1/projects/{project}/billingInfo with an empty billingAccountName: the project "
+        "loses its billing account, billable services stop and Google may delete resources "
+        "(needs allow_irreversible); refuses the daemon's own project"
+    )
+    undo_summary = (
+        "PUT billingInfo billingAccountName=<journaled prior account> (re-link); refuses when "
+        "someone linked another account since; deleted resources do not come back"
+    )
+
+    def targets(self, params: ActionParams, request: TargetRequest) -> list[str]:
+        assert isinstance(params, DetachBillingParams)
+        return list(params.projects)
+
+    def describe(self, target: str, params: ActionParams) -> str:
+        return (
+            f"detach the billing account of GCP project {target} (PUT projects/{target}/"
+            f"billingInfo billingAccountName=''): billable services in {target} stop"
+        )
+
+    async def snapshot(
+        self, provider: Provider, target: str, params: ActionParams
+    ) -> dict[str, Any]:
+        return await billing_info(gcp(provider), target)
+
+    async def execute(
+        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+    ) -> dict[str, Any]:
+        p = gcp(provider)
+        await refuse_own(p.cfg, p.clients, target, "detaching its billing")
+        prior = await billing_info(p, target)
+        # PUT even when already detached: idempotent, and a replay must not skip it.
+        await set_billing_account(p, target, "")
+        return prior
+
+    async def undo(
+        self,
+        provider: Provider,
+        target: str,
+        params: ActionParams,
+        prior: Mapping[str, Any],
+        ctx: ActionContext,
+    ) -> None:
+        p = gcp(provider)
+        account = str(prior.get("billing_account_name") or "")
+        if not account:
+            return  # it had no billing account before the kill: nothing to give back
+        now = (await billing_info(p, target))["billing_account_name"]
+        if now == account:
+            return
+        if now:
+            raise ActionError(
+                f"projects/{target} is linked to {now} now, not to {account} as before the "
+                "kill: someone changed it since; not overriding (re-link by hand if intended)",
+                retryable=False,
+            )
+        await set_billing_account(p, target, account)

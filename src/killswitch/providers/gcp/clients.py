@@ -1,0 +1,158 @@
+"""Credentials, SDK clients and the one way we call them: in a thread, with safe errors.
+
+The Google client libraries are synchronous; every call runs in ``asyncio.to_thread`` so a slow
+API never stalls the event loop (and with it the other providers' cycles and /metrics). Errors
+become :class:`SourceError` / :class:`ActionError` built from the exception type and Google's own
+message: never from request bodies or credentials.
+
+Tests and embedders inject through ``ProviderContext.extras``: ``gcp_credentials`` (e.g.
+``AnonymousCredentials()``), ``gcp_project``, and ready clients ``gcp_subscriber``,
+``gcp_billing``, ``gcp_service_usage`` (anything with the same methods, such as a fake pull
+client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from google.api_core import exceptions as gexc
+from google.auth import exceptions as auth_exc
+
+from killswitch.errors import ActionError, SourceError
+from killswitch.providers.gcp.config import GcpConfig
+
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+T = TypeVar("T")
+
+# Errors after which retrying the same call cannot help (a human must change something).
+PERMANENT: tuple[type[Exception], ...] = (
+    gexc.PermissionDenied,
+    gexc.NotFound,
+    gexc.InvalidArgument,
+    gexc.FailedPrecondition,
+    gexc.BadRequest,
+    gexc.Forbidden,
+)
+
+
+def describe(what: str, exc: BaseException) -> str:
+    """A one-line, secret-free description of a failed Google call."""
+    if isinstance(exc, gexc.GoogleAPICallError):
+        return f"{what}: {type(exc).__name__}: {exc.message}".rstrip(": ")
+    if isinstance(exc, auth_exc.DefaultCredentialsError):
+        return f"{what}: no application default credentials ({exc})"
+    if isinstance(exc, auth_exc.GoogleAuthError):
+        return f"{what}: credentials failed: {type(exc).__name__}"
+    return f"{what}: {type(exc).__name__}: {exc}"
+
+
+class GcpClients:
+    """Lazily built ADC credentials and SDK clients for one provider entry (thread-safe)."""
+
+    def __init__(self, cfg: GcpConfig, extras: Mapping[str, Any]) -> None:
+        self.cfg = cfg
+        self._credentials: Any = extras.get("gcp_credentials")
+        self._project: str | None = extras.get("gcp_project")
+        self._resolved = self._credentials is not None
+        self._clients: dict[str, Any] = {
+            k: extras[f"gcp_{k}"]
+            for k in ("subscriber", "billing", "service_usage")
+            if f"gcp_{k}" in extras
+        }
+        self._lock = threading.Lock()
+
+    # ---- credentials ---------------------------------------------------------------------
+    def _adc(self) -> tuple[Any, str | None]:
+        with self._lock:
+            if not self._resolved:
+                import google.auth
+
+                self._credentials, self._project = google.auth.default(scopes=[CLOUD_PLATFORM])
+                self._resolved = True
+            return self._credentials, self._project
+
+    async def credentials(self) -> tuple[Any, str | None]:
+        """(credentials, ADC project or None); raises SourceError when ADC is missing."""
+        try:
+            return await asyncio.to_thread(self._adc)
+        except auth_exc.GoogleAuthError as exc:
+            raise SourceError(describe("application default credentials", exc)) from None
+
+    # ---- clients -------------------------------------------------------------------------
+    def _options(self, endpoint: str | None) -> dict[str, Any]:
+        return {"api_endpoint": endpoint} if endpoint else {}
+
+    def _client(
+        self, key: str, build: Callable[[Any, dict[str, Any]], Any], endpoint: str | None
+    ) -> Any:
+        if key not in self._clients:
+            creds, _ = self._adc()
+            with self._lock:
+                if key not in self._clients:
+                    self._clients[key] = build(creds, self._options(endpoint))
+        return self._clients[key]
+
+    def subscriber(self) -> Any:
+        from google import pubsub_v1
+
+        return self._client(
+            "subscriber",
+            lambda c, o: pubsub_v1.SubscriberClient(
+                credentials=c, transport=self.cfg.transport, client_options=o
+            ),
+            self.cfg.endpoints.pubsub,
+        )
+
+    def billing(self) -> Any:
+        from google.cloud import billing_v1
+
+        return self._client(
+            "billing",
+            lambda c, o: billing_v1.CloudBillingClient(
+                credentials=c, transport=self.cfg.transport, client_options=o
+            ),
+            self.cfg.endpoints.cloudbilling,
+        )
+
+    def service_usage(self) -> Any:
+        from google.cloud import service_usage_v1
+
+        return self._client(
+            "service_usage",
+            lambda c, o: service_usage_v1.ServiceUsageClient(
+                credentials=c, transport=self.cfg.transport, client_options=o
+            ),
+            self.cfg.endpoints.serviceusage,
+        )
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            transport = getattr(client, "transport", None)
+            close = getattr(transport, "close", None)
+            if callable(close):
+                close()
+        self._clients.clear()
+
+    # ---- calls ---------------------------------------------------------------------------
+    async def source_call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in a thread; any Google failure becomes a SourceError."""
+        try:
+            return await asyncio.to_thread(fn)
+        except (gexc.GoogleAPIError, auth_exc.GoogleAuthError, OSError) as exc:
+            raise SourceError(describe(what, exc)) from None
+        except Exception as exc:  # the SDK choking on an answer of the wrong shape
+            raise SourceError(describe(what, exc)) from None
+
+    async def action_call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in a thread; failures become ActionError (retryable unless permanent)."""
+        try:
+            return await asyncio.to_thread(fn)
+        except ActionError:
+            raise
+        except PERMANENT as exc:
+            raise ActionError(describe(what, exc), retryable=False) from None
+        except Exception as exc:
+            raise ActionError(describe(what, exc)) from None

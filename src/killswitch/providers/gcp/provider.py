@@ -1,0 +1,75 @@
+"""The ``gcp`` provider: budget notifications in, billing detach / service disable out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from killswitch.errors import ActionError
+from killswitch.plugins import (
+    Capabilities,
+    DoctorFinding,
+    Provider,
+    ProviderConfig,
+    ProviderContext,
+    Source,
+    registry,
+)
+from killswitch.providers.gcp.clients import GcpClients
+from killswitch.providers.gcp.config import GcpConfig
+from killswitch.providers.gcp.source_pubsub import NAME, BudgetNotificationSource
+
+
+@registry.provider
+class GcpProvider(Provider):
+    type = "gcp"
+    config_model = GcpConfig
+    source_names = (NAME,)
+    capabilities = Capabilities(
+        reads=[
+            "gcp.budget-notifications: cost so far in the billing month of each Cloud Billing "
+            "budget, from its Pub/Sub notifications, in the budget's currency",
+        ],
+        granularity="per budget, running month-to-date total",
+        latency="Google publishes several times a day; its cost data lags usage by hours",
+        scopes=["all", "budgets", "billing_accounts"],
+        notes=[
+            "billing months start at midnight Pacific time; monthly windows in other zones get "
+            "the figure re-labelled (window_timezones)",
+            "monthly GCP budgets only (quarterly, yearly and custom periods are rejected)",
+            "gcp.detach-billing is irreversible-risk (resources may be deleted): needs "
+            "allow_irreversible",
+            "actions refuse the daemon's own project unless allow_own_project is set",
+        ],
+    )
+
+    def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
+        super().__init__(name, config, context)
+        assert isinstance(config, GcpConfig)
+        self.cfg = config
+        self.clients = GcpClients(config, context.extras)
+        self._sources: Mapping[str, Source] = {NAME: BudgetNotificationSource(config, self.clients)}
+
+    def sources(self) -> Mapping[str, Source]:
+        return self._sources
+
+    async def doctor(self, actions: Sequence[Any]) -> list[DoctorFinding]:
+        """Credentials, own project, and ``testIamPermissions`` on every resource we touch.
+
+        Never pulls from the subscription: a doctor run must not take messages from the daemon.
+        """
+        from killswitch.providers.gcp.doctor import run
+
+        return await run(self, actions)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.clients.close)
+
+
+def gcp(provider: Provider) -> GcpProvider:
+    if not isinstance(provider, GcpProvider):
+        raise ActionError(
+            f"a gcp action needs a gcp provider, got {type(provider).__name__}", retryable=False
+        )
+    return provider
