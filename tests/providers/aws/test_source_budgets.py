@@ -144,3 +144,12 @@ def test_current_period_for_each_time_unit() -> None:
     )
     custom = (datetime(2026, 8, 1, tzinfo=UTC), datetime(2026, 9, 15, tzinfo=UTC))
     assert current_period("CUSTOM", now, custom) == custom
+
+
+async def test_a_new_utc_day_refetches_at_once() -> None:
+    create("monthly-total", "1")
+    s = source(budgets={"min_interval": "1h"})
+    late = datetime(2026, 11, 30, 23, 59, tzinfo=UTC)
+    await s.poll(late, late)
+    await s.poll(late + timedelta(minutes=2), late)
+    assert s.throttle.calls == 2

@@ -96,7 +96,10 @@ class BudgetsSource:
         return self.account_id
 
     async def poll(self, now: datetime, since: datetime) -> PollResult:
-        cached = self.throttle.cached(None, now)
+        # Keyed by UTC day: budget periods are at least a day, and a new period must not wait
+        # for min_interval before its first observation.
+        key = now.astimezone(UTC).date()
+        cached = self.throttle.cached(key, now)
         if cached is not None:
             return cached
         try:
@@ -105,7 +108,7 @@ class BudgetsSource:
             result = self.parse(pages, account, now)
         except SourceError as exc:
             result = PollResult(self.name, error=str(exc))
-        return self.throttle.remember(None, now, result)
+        return self.throttle.remember(key, now, result)
 
     def parse(self, pages: list[dict[str, Any]], account: str, now: datetime) -> PollResult:
         obs: list[SpendObservation] = []
