@@ -145,3 +145,37 @@ def test_providers_json_lists_capabilities() -> None:
     acts = {a["name"]: a for a in rows["openrouter"]["actions"]}
     assert acts["openrouter.delete-key"]["irreversible"] is True
     assert acts["openrouter.disable-key"]["reversible"] is True
+
+
+def test_manual_kill_and_restore_are_journaled(tmp_path: Path) -> None:
+    world = tmp_path / "world.json"
+    cfg = sim(state_file=str(world))
+    cfg["providers"]["sim"]["targets"].append({"id": "z", "rate_usd_per_second": 1})
+    d = DaemonProcess(cfg, tmp_path)
+    res = d.cli("kill", "b", check=False)
+    assert res.returncode == 2 and "--target" in res.stderr  # each-key budget: name the target
+    assert d.cli("kill", "nope", "--target", "a", check=False).returncode == 2
+    res = d.cli("kill", "b", "--target", "a")
+    assert "kill done: simulated.disable on a" in res.stdout
+    rows = d.history()
+    assert [(r["op"], r["target"], r["status"], r["manual"]) for r in rows] == [
+        ("kill", "a", "done", True)
+    ]
+    calls = json.loads(world.read_text())["calls"]
+    assert [(c["op"], c["target"]) for c in calls] == [("disable", "a")]
+    d.cli("restore", "b", "--target", "a")
+    calls = json.loads(world.read_text())["calls"]
+    assert [(c["op"], c["target"]) for c in calls] == [("disable", "a"), ("enable", "a")]
+
+
+def test_run_once_exit_code_reflects_source_health(tmp_path: Path) -> None:
+    ok = DaemonProcess(sim(), tmp_path / "ok")
+    bad = DaemonProcess(sim(fail_polls=True), tmp_path / "bad")
+    for d, code in ((ok, 0), (bad, 1)):
+        res = subprocess.run(
+            [sys.executable, "-m", "killswitch", "run", "--once", "-c", str(d.config_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert res.returncode == code, res.stderr[-2000:]
