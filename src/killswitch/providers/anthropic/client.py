@@ -1,0 +1,69 @@
+"""The Admin API client: auth headers, the per-endpoint poll gate, and report pagination."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import httpx
+
+from killswitch.errors import SourceError
+from killswitch.http import Pacer, ProviderHTTP
+from killswitch.providers.anthropic.config import AnthropicConfig
+from killswitch.providers.anthropic.gate import RateGate
+from killswitch.providers.anthropic.shapes import Page, page
+
+API_VERSION = "2023-06-01"
+MAX_PAGES = 500
+PAGE_INTERVAL = 0.2  # seconds between page requests of one poll: a short, polite burst
+
+USAGE_PATH = "/v1/organizations/usage_report/messages"
+COST_PATH = "/v1/organizations/cost_report"
+KEYS_PATH = "/v1/organizations/api_keys"
+WORKSPACES_PATH = "/v1/organizations/workspaces"
+
+Params = Sequence[tuple[str, str | int]]
+
+
+class RateLimited(SourceError):
+    """The local gate refused a poll: Anthropic allows one per minute sustained."""
+
+
+class AdminAPI:
+    def __init__(
+        self, cfg: AnthropicConfig, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.http = ProviderHTTP(
+            cfg.base_url,
+            headers={
+                "x-api-key": cfg.admin_key.get_secret_value(),
+                "anthropic-version": API_VERSION,
+            },
+            timeout=cfg.timeout.total_seconds(),
+            pacer=Pacer(PAGE_INTERVAL),
+            transport=transport,
+        )
+        self.gate = RateGate(cfg.gate_interval)
+
+    async def report(self, path: str, params: Params) -> list[Page]:
+        """Every page of one report: one gate token, then ``next_page`` while ``has_more``."""
+        if not self.gate.acquire(path):
+            raise RateLimited(
+                f"GET {path}: held back by the local rate gate (Anthropic allows one poll per "
+                f"minute sustained); next in {self.gate.wait_seconds(path):.0f}s"
+            )
+        pages: list[Page] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            q = list(params) + ([("page", cursor)] if cursor else [])
+            body = await self.http.json("GET", path, params=q)
+            p = page(body, f"GET {path}")
+            pages.append(p)
+            if not p.has_more:
+                return pages
+            if p.next_page == cursor:
+                raise SourceError(f"GET {path}: next_page did not advance; refusing to loop")
+            cursor = p.next_page
+        raise SourceError(f"GET {path}: more than {MAX_PAGES} pages; refusing to guess the rest")
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

@@ -1,0 +1,223 @@
+"""Documented Admin API response shapes, validated at the edge.
+
+Built from Anthropic's API reference (platform.claude.com/docs/en/api/admin/...: "Get Messages
+Usage Report", "Get Cost Report") and the anthropic-sdk-python types
+(``src/anthropic/types/beta/organization/beta_api_key.py``, ``beta_workspace.py``). Anything
+that does not match raises :class:`MalformedResponse` naming the field: a response we cannot read
+must never become $0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from killswitch.errors import MalformedResponse
+from killswitch.model import to_decimal, utc
+
+WORKBENCH = "workbench"  # api_key_id is null for usage in the Console Workbench (no API key)
+DEFAULT_WORKSPACE = "default"  # workspace_id is null for the organization's default workspace
+
+
+def _obj(v: Any, where: str) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise MalformedResponse(f"{where} is not an object")
+    return v
+
+
+def _int(v: Any, where: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise MalformedResponse(f"{where} is not a non-negative integer")
+    return v
+
+
+def _opt_str(v: Any, where: str) -> str | None:
+    if v is not None and not isinstance(v, str):
+        raise MalformedResponse(f"{where} is not a string or null")
+    return v
+
+
+def timestamp(v: Any, where: str) -> datetime:
+    if not isinstance(v, str):
+        raise MalformedResponse(f"{where} is not an RFC 3339 string")
+    try:
+        return utc(datetime.fromisoformat(v))
+    except ValueError:
+        raise MalformedResponse(f"{where} is not an RFC 3339 timestamp with a zone") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    buckets: list[dict[str, Any]]
+    has_more: bool
+    next_page: str | None
+
+
+def page(body: Any, where: str) -> Page:
+    """The ``{data, has_more, next_page}`` envelope shared by both reports."""
+    b = _obj(body, where)
+    data = b.get("data")
+    if not isinstance(data, list):
+        raise MalformedResponse(f"{where}: no 'data' list")
+    has_more = b.get("has_more")
+    if not isinstance(has_more, bool):
+        raise MalformedResponse(f"{where}: 'has_more' is not a boolean")
+    nxt = _opt_str(b.get("next_page"), f"{where}.next_page")
+    if has_more and not nxt:
+        raise MalformedResponse(f"{where}: has_more is true but next_page is empty")
+    return Page([_obj(x, f"{where}.data[{i}]") for i, x in enumerate(data)], has_more, nxt)
+
+
+def bucket_span(bucket: dict[str, Any], where: str) -> tuple[datetime, datetime, list[Any]]:
+    start = timestamp(bucket.get("starting_at"), f"{where}.starting_at")
+    end = timestamp(bucket.get("ending_at"), f"{where}.ending_at")
+    if end <= start:
+        raise MalformedResponse(f"{where}: ending_at is not after starting_at")
+    results = bucket.get("results")
+    if not isinstance(results, list):
+        raise MalformedResponse(f"{where}: no 'results' list")
+    return start, end, results
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """One result of a usage bucket. Token counts are what Anthropic bills separately."""
+
+    start: datetime
+    end: datetime
+    key: str
+    workspace: str
+    model: str | None
+    service_tier: str | None
+    context_window: str | None
+    uncached_input: int
+    cache_read: int
+    cache_write_5m: int
+    cache_write_1h: int
+    output: int
+    web_searches: int
+
+
+def usage_row(r: Any, start: datetime, end: datetime, where: str) -> UsageRow:
+    r = _obj(r, where)
+    cc = _obj(r.get("cache_creation"), f"{where}.cache_creation")
+    stu = _obj(r.get("server_tool_use"), f"{where}.server_tool_use")
+    key = _opt_str(r.get("api_key_id"), f"{where}.api_key_id")
+    ws = _opt_str(r.get("workspace_id"), f"{where}.workspace_id")
+    return UsageRow(
+        start=start,
+        end=end,
+        key=key or WORKBENCH,
+        workspace=ws or DEFAULT_WORKSPACE,
+        model=_opt_str(r.get("model"), f"{where}.model"),
+        service_tier=_opt_str(r.get("service_tier"), f"{where}.service_tier"),
+        context_window=_opt_str(r.get("context_window"), f"{where}.context_window"),
+        uncached_input=_int(r.get("uncached_input_tokens"), f"{where}.uncached_input_tokens"),
+        cache_read=_int(r.get("cache_read_input_tokens"), f"{where}.cache_read_input_tokens"),
+        cache_write_5m=_int(
+            cc.get("ephemeral_5m_input_tokens"), f"{where}.cache_creation.ephemeral_5m_input_tokens"
+        ),
+        cache_write_1h=_int(
+            cc.get("ephemeral_1h_input_tokens"), f"{where}.cache_creation.ephemeral_1h_input_tokens"
+        ),
+        output=_int(r.get("output_tokens"), f"{where}.output_tokens"),
+        web_searches=_int(
+            stu.get("web_search_requests"), f"{where}.server_tool_use.web_search_requests"
+        ),
+    )
+
+
+def usage_rows(pages: list[Page], where: str) -> list[UsageRow]:
+    rows = []
+    for p in pages:
+        for i, b in enumerate(p.buckets):
+            start, end, results = bucket_span(b, f"{where}.data[{i}]")
+            rows += [
+                usage_row(r, start, end, f"{where}.data[{i}].results[{j}]")
+                for j, r in enumerate(results)
+            ]
+    return rows
+
+
+def bucket_spans(pages: list[Page], where: str) -> list[tuple[datetime, datetime]]:
+    return [
+        bucket_span(b, f"{where}.data[{i}]")[:2] for p in pages for i, b in enumerate(p.buckets)
+    ]
+
+
+def cents(v: Any, where: str) -> Decimal:
+    """A cost ``amount``: a decimal STRING in cents ("123.45" is $1.2345). Returns USD."""
+    if not isinstance(v, str):
+        raise MalformedResponse(f"{where} is not a decimal string of cents")
+    try:
+        amount = to_decimal(v, field_name=where)
+    except ValueError as exc:
+        raise MalformedResponse(str(exc)) from None
+    if amount < 0:
+        raise MalformedResponse(f"{where} is negative; refusing to let it reduce spend")
+    return amount / 100
+
+
+@dataclass(frozen=True, slots=True)
+class CostRow:
+    start: datetime
+    end: datetime
+    workspace: str
+    description: str | None
+    cost_type: str | None
+    model: str | None
+    token_type: str | None
+    amount: Decimal  # in `currency` units (USD), already converted from cents
+    currency: str
+
+
+def cost_row(r: Any, start: datetime, end: datetime, where: str) -> CostRow:
+    r = _obj(r, where)
+    currency = r.get("currency")
+    if not isinstance(currency, str) or len(currency) != 3:
+        raise MalformedResponse(f"{where}.currency is not a currency code")
+    return CostRow(
+        start=start,
+        end=end,
+        workspace=_opt_str(r.get("workspace_id"), f"{where}.workspace_id") or DEFAULT_WORKSPACE,
+        description=_opt_str(r.get("description"), f"{where}.description"),
+        cost_type=_opt_str(r.get("cost_type"), f"{where}.cost_type"),
+        model=_opt_str(r.get("model"), f"{where}.model"),
+        token_type=_opt_str(r.get("token_type"), f"{where}.token_type"),
+        amount=cents(r.get("amount"), f"{where}.amount"),
+        currency=currency.upper(),
+    )
+
+
+def cost_rows(pages: list[Page], where: str) -> list[CostRow]:
+    rows = []
+    for p in pages:
+        for i, b in enumerate(p.buckets):
+            start, end, results = bucket_span(b, f"{where}.data[{i}]")
+            rows += [
+                cost_row(r, start, end, f"{where}.data[{i}].results[{j}]")
+                for j, r in enumerate(results)
+            ]
+    return rows
+
+
+API_KEY_STATUSES = frozenset({"active", "inactive", "archived", "expired"})
+
+
+def api_key_status(body: Any, where: str) -> str:
+    """``status`` of an API key object (BetaAPIKey: active|inactive|archived|expired)."""
+    b = _obj(body, where)
+    status = b.get("status")
+    if status not in API_KEY_STATUSES:
+        raise MalformedResponse(f"{where}.status is not one of {sorted(API_KEY_STATUSES)}")
+    return str(status)
+
+
+def workspace_archived(body: Any, where: str) -> bool:
+    """Whether a Workspace object is archived (``archived_at`` set)."""
+    b = _obj(body, where)
+    if "archived_at" not in b:
+        raise MalformedResponse(f"{where}: no 'archived_at'")
+    return _opt_str(b["archived_at"], f"{where}.archived_at") is not None
