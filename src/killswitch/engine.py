@@ -290,7 +290,9 @@ class Engine:
 
                 from killswitch.model import BudgetState
 
-                if st is not None and st.killed:
+                if st is not None and st.killed and st.kill_mode == "protected":
+                    s = _r(s, state=BudgetState.BREACHED)  # announced, deliberately untouched
+                elif st is not None and st.killed:
                     s = _r(s, state=BudgetState.ERROR if failing else BudgetState.KILLED)
                 elif s.state is BudgetState.KILLED:
                     s = _r(s, state=BudgetState.OK)

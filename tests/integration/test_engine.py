@@ -188,6 +188,7 @@ async def test_protect_list_and_alert_only(tmp_path: Path) -> None:
     await rt.engine.cycle("sim")
     assert journal(rt) == []
     assert not rt.providers["sim"].world.is_disabled("fast")  # type: ignore[attr-defined]
+    assert {s["group"]: s["state"] for s in rt.store.statuses()}["fast"] == "breached"
     rt2 = make(tmp_path / "b", clock, budget={"mode": "alert-only", "actions": []})
     clock.advance(minutes=20)
     await rt2.engine.cycle("sim")
