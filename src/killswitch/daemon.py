@@ -183,6 +183,8 @@ class Daemon:
         rt = self.rt
         host, _, port = rt.config.base.listen.rpartition(":")
         server = None if once else serve(host.strip("[]"), int(port), rt.metrics, self.health)
+        # Budgets removed from the config leave status (the journal stays, as history).
+        rt.store.forget_budgets(b.name for b in rt.config.budgets)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop_event.set)

@@ -94,7 +94,6 @@ class Engine:
             [n.name for n in notifiers],
             [b.name for b in config.budgets],
         )
-        self.store.forget_budgets(b.name for b in config.budgets)
 
     # ---- helpers -------------------------------------------------------------------------
     def budgets_of(self, provider: str) -> list[BudgetConfig]:
