@@ -41,6 +41,10 @@ class Drift:
     events: list[SourceEvent] = field(default_factory=list)
 
 
+def _s(x: Decimal) -> str:
+    return format(x.normalize(), "f")
+
+
 def billed_by_day(rows: Iterable[CostRow]) -> dict[Day, Decimal]:
     out: dict[Day, Decimal] = {}
     for r in rows:
@@ -85,9 +89,9 @@ def reconcile(
                     {
                         "workspace": ws,
                         "day": day,
-                        "estimated_usd": str(est.amount),
-                        "billed_usd": str(bill),
-                        "drift_usd": str(drift),
+                        "estimated_usd": _s(est.amount),
+                        "billed_usd": _s(bill),
+                        "drift_usd": _s(drift),
                     },
                 )
             )
