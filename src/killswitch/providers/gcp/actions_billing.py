@@ -36,7 +36,7 @@ class DetachBillingParams(ProjectsParams):
 async def billing_info(p: GcpProvider, project: str) -> dict[str, Any]:
     def get() -> Any:
         return p.clients.billing().get_project_billing_info(
-            name=f"projects/{project}", timeout=p.cfg.timeout.total_seconds()
+            name=f"projects/{project}", **p.clients.opts
         )
 
     info = await p.clients.action_call(f"cloudbilling getBillingInfo projects/{project}", get)
@@ -51,7 +51,7 @@ async def set_billing_account(p: GcpProvider, project: str, account: str) -> Non
         return p.clients.billing().update_project_billing_info(
             name=f"projects/{project}",
             project_billing_info={"billing_account_name": account},
-            timeout=p.cfg.timeout.total_seconds(),
+            **p.clients.opts,
         )
 
     await p.clients.action_call(f"cloudbilling updateBillingInfo projects/{project}", put)

@@ -33,9 +33,7 @@ async def service_state(p: GcpProvider, project: str, service: str) -> str:
     name = f"projects/{project}/services/{service}"
 
     def get() -> Any:
-        return p.clients.service_usage().get_service(
-            request={"name": name}, timeout=p.cfg.timeout.total_seconds()
-        )
+        return p.clients.service_usage().get_service(request={"name": name}, **p.clients.opts)
 
     svc = await p.clients.action_call(f"serviceusage get {name}", get)
     return str(getattr(svc.state, "name", svc.state))
@@ -49,9 +47,9 @@ async def switch(p: GcpProvider, project: str, service: str, enable: bool) -> No
 
     def run() -> Any:
         client = p.clients.service_usage()
-        timeout = p.cfg.timeout.total_seconds()
+        opts = p.clients.opts
         if enable:
-            op = client.enable_service(request={"name": name}, timeout=timeout)
+            op = client.enable_service(request={"name": name}, **opts)
         else:
             skip = su.DisableServiceRequest.CheckIfServiceHasUsage.SKIP
             op = client.disable_service(
@@ -60,7 +58,7 @@ async def switch(p: GcpProvider, project: str, service: str, enable: bool) -> No
                     "disable_dependent_services": False,
                     "check_if_service_has_usage": skip,
                 },
-                timeout=timeout,
+                **opts,
             )
         return op.result(timeout=p.cfg.operation_timeout.total_seconds())
 

@@ -14,11 +14,13 @@ client).
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from google.api_core import exceptions as gexc
+from google.api_core import retry as gretry
 from google.auth import exceptions as auth_exc
 
 from killswitch.errors import ActionError, SourceError
@@ -38,10 +40,26 @@ PERMANENT: tuple[type[Exception], ...] = (
 )
 
 
+_REST_PREFIX = re.compile(r"^[A-Z]+ \S+: ")  # "PUT https://host/v1/...?$alt=...: "
+
+
+def _status(exc: gexc.GoogleAPICallError) -> str:
+    """Google's canonical status (PERMISSION_DENIED...), the same over REST and gRPC."""
+    code = getattr(exc, "grpc_status_code", None)
+    if code is not None:
+        return str(getattr(code, "name", code))
+    try:
+        status = exc.response.json()["error"]["status"]  # REST: the JSON error body
+    except Exception:
+        status = None
+    return str(status) if isinstance(status, str) and status else type(exc).__name__
+
+
 def describe(what: str, exc: BaseException) -> str:
     """A one-line, secret-free description of a failed Google call."""
     if isinstance(exc, gexc.GoogleAPICallError):
-        return f"{what}: {type(exc).__name__}: {exc.message}".rstrip(": ")
+        message = _REST_PREFIX.sub("", str(exc.message or "")).splitlines()[0:1]
+        return f"{what}: {_status(exc)}" + (f": {message[0]}" if message else "")
     if isinstance(exc, auth_exc.DefaultCredentialsError):
         return f"{what}: no application default credentials ({exc})"
     if isinstance(exc, auth_exc.GoogleAuthError):
@@ -63,6 +81,16 @@ class GcpClients:
             if f"gcp_{k}" in extras
         }
         self._lock = threading.Lock()
+        # The SDKs' default retries run for 60 s; ours stop within one ``timeout`` so a poll or
+        # an action never outlives the engine's patience. Passed with every call.
+        self.retry = gretry.Retry(
+            predicate=gretry.if_transient_error,
+            initial=0.25,
+            maximum=4.0,
+            multiplier=2.0,
+            timeout=cfg.timeout.total_seconds(),
+        )
+        self.opts: dict[str, Any] = {"retry": self.retry, "timeout": cfg.timeout.total_seconds()}
 
     # ---- credentials ---------------------------------------------------------------------
     def _adc(self) -> tuple[Any, str | None]:

@@ -80,7 +80,7 @@ async def _subscription(p: GcpProvider) -> DoctorFinding:
 
     def test() -> Any:
         return p.clients.subscriber().test_iam_permissions(
-            request={"resource": sub, "permissions": wanted}, timeout=p.cfg.timeout.total_seconds()
+            request={"resource": sub, "permissions": wanted}, **p.clients.opts
         )
 
     try:
@@ -154,7 +154,7 @@ async def account_missing(p: GcpProvider, account: str, wanted: Sequence[str]) -
     def test() -> Any:
         return p.clients.billing().test_iam_permissions(
             request={"resource": account, "permissions": list(wanted)},
-            timeout=p.cfg.timeout.total_seconds(),
+            **p.clients.opts,
         )
 
     resp = await p.clients.source_call(f"cloudbilling testIamPermissions {account}", test)

@@ -102,6 +102,7 @@ class BudgetNotificationSource:
                     "subscription": self.cfg.subscription,
                     "max_messages": self.cfg.max_messages,
                 },
+                retry=self.clients.retry,
                 timeout=self.cfg.pull_timeout.total_seconds(),
             )
         except gexc.DeadlineExceeded:
@@ -117,7 +118,7 @@ class BudgetNotificationSource:
             def ack(c: list[str] = chunk) -> None:
                 self.clients.subscriber().acknowledge(
                     request={"subscription": sub, "ack_ids": c},
-                    timeout=self.cfg.timeout.total_seconds(),
+                    **self.clients.opts,
                 )
 
             try:
@@ -133,7 +134,7 @@ class BudgetNotificationSource:
             def modify(c: list[str] = chunk) -> None:
                 self.clients.subscriber().modify_ack_deadline(
                     request={"subscription": sub, "ack_ids": c, "ack_deadline_seconds": seconds},
-                    timeout=self.cfg.timeout.total_seconds(),
+                    **self.clients.opts,
                 )
 
             try:
