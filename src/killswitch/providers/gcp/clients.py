@@ -57,6 +57,8 @@ def _status(exc: gexc.GoogleAPICallError) -> str:
 
 def describe(what: str, exc: BaseException) -> str:
     """A one-line, secret-free description of a failed Google call."""
+    if isinstance(exc, gexc.RetryError) and exc.cause is not None:
+        return describe(what, exc.cause) + " (gave up retrying)"
     if isinstance(exc, gexc.GoogleAPICallError):
         message = _REST_PREFIX.sub("", str(exc.message or "")).splitlines()[0:1]
         return f"{what}: {_status(exc)}" + (f": {message[0]}" if message else "")
@@ -182,5 +184,8 @@ class GcpClients:
             raise
         except PERMANENT as exc:
             raise ActionError(describe(what, exc), retryable=False) from None
+        except gexc.RetryError as exc:
+            permanent = isinstance(exc.cause, PERMANENT)
+            raise ActionError(describe(what, exc), retryable=not permanent) from None
         except Exception as exc:
             raise ActionError(describe(what, exc)) from None
