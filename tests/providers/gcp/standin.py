@@ -112,7 +112,7 @@ class FakeGcp:
         md = self.metadata
         md.route("GET", r"/")(lambda r: (200, b"", {"Metadata-Flavor": "Google"}))
         md.route("GET", r"/computeMetadata/v1/project/project-id")(
-            lambda r: (200, b"ops", {"Metadata-Flavor": "Google", "content-type": "text/plain"})
+            lambda r: (200, "ops", {"Metadata-Flavor": "Google"})
         )
         md.route("GET", r"/computeMetadata/v1/instance/service-accounts/default/?")(
             lambda r: (
