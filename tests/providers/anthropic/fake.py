@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -139,11 +140,27 @@ class FakeAnthropic:
     posts: list[tuple[str, Any]] = field(default_factory=list)
     override: dict[str, Callable[[], Reply]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    times: list[float] = field(default_factory=list)  # monotonic arrival time of each request
 
     # ---- world edits -------------------------------------------------------------------
     def add_usage(self, at: datetime, result: dict[str, Any]) -> None:
+        """Add to the bucket of ``at``; a result with the same group is summed into, as the
+        report has one row per group and bucket."""
+        dims = ("api_key_id", "workspace_id", "model", "service_tier", "context_window")
         with self.lock:
-            self.usage.setdefault(floor(at, MIN), []).append(result)
+            rows = self.usage.setdefault(floor(at, MIN), [])
+            for r in rows:
+                if all(r[d] == result[d] for d in dims):
+                    for f in ("uncached_input_tokens", "cache_read_input_tokens", "output_tokens"):
+                        r[f] += result[f]
+                    for outer, inner in (
+                        ("cache_creation", "ephemeral_1h_input_tokens"),
+                        ("cache_creation", "ephemeral_5m_input_tokens"),
+                        ("server_tool_use", "web_search_requests"),
+                    ):
+                        r[outer][inner] += result[outer][inner]
+                    return
+            rows.append(result)
 
     def add_cost(self, day: datetime, result: dict[str, Any]) -> None:
         with self.lock:
@@ -158,6 +175,7 @@ class FakeAnthropic:
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Reply:
         with self.lock:
             self.requests.append((method, path, query))
+            self.times.append(time.monotonic())
             if path in self.override:
                 return self.override[path]()
             if method == "GET" and path == "/v1/organizations/usage_report/messages":
