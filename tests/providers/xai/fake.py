@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -78,12 +79,14 @@ class FakeXai:
     override: dict[str, Any] = field(default_factory=dict)
     year_month: tuple[int, int] = (2026, 11)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    times: list[float] = field(default_factory=list)  # monotonic arrival time of each request
 
     def handle(
         self, method: str, path: str, query: dict[str, list[str]], body: Any
     ) -> tuple[int, Any]:
         with self.lock:
             self.requests.append((method, path))
+            self.times.append(time.monotonic())
             if path in self.override:
                 return 200, self.override[path]
             if method == "GET" and path == f"/v1/billing/teams/{TEAM}/postpaid/invoice/preview":
