@@ -27,6 +27,19 @@ def matrix() -> list[dict[str, Any]]:
                 ],
             }
         )
+    for ptype, why in sorted(reg.unavailable.items()):
+        rows.append(
+            {
+                "provider": ptype,
+                "sources": [],
+                "reads": [],
+                "granularity": "",
+                "latency": "",
+                "scopes": [],
+                "notes": [f"not installed: {why}"],
+                "actions": [],
+            }
+        )
     generic = reg.actions_for(GENERIC)
     if generic:
         rows.append(

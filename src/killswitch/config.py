@@ -295,6 +295,15 @@ def parse(data: Any, *, reg: Registry | None = None, source_path: str | None = N
             )
             continue
         cls = reg.providers.get(str(raw["type"]))
+        if cls is None and str(raw["type"]) in reg.unavailable:
+            problems.append(
+                (
+                    f"{path}.type",
+                    f"provider type {raw['type']!r} is not available: "
+                    f"{reg.unavailable[str(raw['type'])]}",
+                )
+            )
+            continue
         if cls is None:
             problems.append(
                 (

@@ -231,6 +231,8 @@ class Registry:
     def __init__(self) -> None:
         self.providers: dict[str, type[Provider]] = {}
         self.actions: dict[str, type[Action]] = {}
+        # provider package -> why it could not load (an optional SDK is not installed)
+        self.unavailable: dict[str, str] = {}
         self._loaded = False
 
     def provider(self, cls: P) -> P:
@@ -252,8 +254,19 @@ class Registry:
         import killswitch.providers as pkg
 
         for mod in pkgutil.iter_modules(pkg.__path__):
-            if not mod.name.startswith("_"):
+            if mod.name.startswith("_"):
+                continue
+            try:
                 importlib.import_module(f"{pkg.__name__}.{mod.name}")
+            except ModuleNotFoundError as exc:
+                # A cloud SDK is an optional extra: the demo and other providers must still run.
+                missing = (exc.name or "").split(".")[0]
+                if not missing or missing == "killswitch":
+                    raise
+                self.unavailable[mod.name] = (
+                    f"needs the {missing!r} package: pip install 'killswitch[{mod.name}]' "
+                    "(or killswitch[all])"
+                )
         for ep in entry_points(group="killswitch.providers"):
             ep.load()
         self._loaded = True
