@@ -80,6 +80,7 @@ def config(gcp: FakeGcp) -> dict[str, Any]:
                 "poll_interval": "1s",
                 "timeout": "5s",
                 "endpoints": gcp.endpoints(),
+                "doctor_projects": ["my-sandbox"],
             }
         },
         "budgets": [
@@ -150,3 +151,28 @@ def test_breach_detach_journal_restore_next_month(gcp: FakeGcp, tmp_path: Path) 
     assert every and all(r.headers.get("authorization") == f"Bearer {TOKEN}" for r in every)
     assert not gcp.cloudbilling.matching("PUT", r"/v1/projects/ops/billingInfo")
     assert TOKEN not in d.logs()
+
+
+def test_doctor_cli_checks_permissions_without_pulling(gcp: FakeGcp, tmp_path: Path) -> None:
+    from tests.providers.gcp.test_doctor import ALL
+
+    gcp.granted |= ALL - {"billing.resourceAssociations.create"}
+    clock = ShiftedClock(tmp_path / "clock-offset")
+    clock.set(datetime.now(UTC))
+    d = DaemonProcess(config(gcp), tmp_path / "d", env=daemon_env(gcp, clock.path, tmp_path))
+    res = d.cli("doctor", check=False)
+    assert res.returncode == 1, res.stdout + res.stderr
+    out = res.stdout
+    assert (
+        "[ok] credentials: application default credentials "
+        "(killswitch@ops.iam.gserviceaccount.com)" in out
+    )
+    assert "[ok] own project: ops (from ADC) and ops are protected" in out
+    assert "[ok] read projects/ops/subscriptions/budget-alerts: ok" in out
+    assert (
+        "[FAIL] permissions for gcp.detach-billing on my-sandbox: missing: "
+        "billing.resourceAssociations.create" in out
+    )
+    assert not gcp.pubsub.matching("POST", r".*:pull")
+    gcp.granted.add("billing.resourceAssociations.create")
+    assert d.cli("doctor", check=False).returncode == 0

@@ -111,6 +111,24 @@ class GcpClients:
         except auth_exc.GoogleAuthError as exc:
             raise SourceError(describe("application default credentials", exc)) from None
 
+    async def identity(self) -> str:
+        """Fetch a token now (doctor: prove the credentials work) and name who we are."""
+
+        def refresh() -> str:
+            from google.auth.credentials import AnonymousCredentials
+            from google.auth.transport import requests as auth_requests
+
+            creds, _ = self._adc()
+            if isinstance(creds, AnonymousCredentials):
+                return "anonymous"
+            if not creds.valid:
+                request: Any = auth_requests.Request()  # untyped in google-auth
+                creds.refresh(request)
+            who = getattr(creds, "service_account_email", None)
+            return str(who) if who else type(creds).__name__
+
+        return await self.source_call("application default credentials", refresh)
+
     # ---- clients -------------------------------------------------------------------------
     def _options(self, endpoint: str | None) -> dict[str, Any]:
         return {"api_endpoint": endpoint} if endpoint else {}

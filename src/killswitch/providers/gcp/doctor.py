@@ -23,10 +23,10 @@ CRM = "https://cloudresourcemanager.googleapis.com"
 
 async def run(p: GcpProvider, actions: Sequence[Any]) -> list[DoctorFinding]:
     try:
-        creds, adc_project = await p.clients.credentials()
+        _, adc_project = await p.clients.credentials()
+        who = await p.clients.identity()
     except SourceError as exc:
         return [DoctorFinding("credentials", False, str(exc))]
-    who = getattr(creds, "service_account_email", None) or type(creds).__name__
     findings = [DoctorFinding("credentials", True, f"application default credentials ({who})")]
     findings.append(_own(p, adc_project))
     findings.append(await _subscription(p))
