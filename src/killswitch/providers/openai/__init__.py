@@ -1,0 +1,11 @@
+"""OpenAI: Admin API usage (estimate) and costs (billed); spend-limit, rate-limit, key, project."""
+
+from killswitch.providers.openai.actions import (
+    ArchiveProject,
+    DeleteKey,
+    LowerRateLimits,
+    SetSpendLimit,
+)
+from killswitch.providers.openai.provider import OpenAIProvider
+
+__all__ = ["ArchiveProject", "DeleteKey", "LowerRateLimits", "OpenAIProvider", "SetSpendLimit"]

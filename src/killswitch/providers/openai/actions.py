@@ -1,0 +1,365 @@
+"""OpenAI actions. The API has no per-key disable, so the reversible kills act on a project.
+
+* ``openai.spend-limit`` (reversible, preferred): the project's hard monthly spend limit is set
+  to what OpenAI has already billed it this month (never below 1 cent), so OpenAI itself refuses
+  further spend. Prior limit read first; undo puts it back (or deletes ours if there was none).
+* ``openai.rate-limit`` (reversible): every per-model rate limit of the project is lowered to a
+  floor; undo restores exactly the recorded values.
+* ``openai.delete-key`` (irreversible): the target is the key id, so ``protect: [key_...]``
+  matches it; the project the DELETE path needs is resolved at execute time (an explicit
+  ``proj_x/key_y`` target, else the key -> project map the usage source learned from the very
+  observations that breached, else a scan of the projects). 404 means already gone: success.
+* ``openai.archive-project`` (irreversible): there is no unarchive endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+import structlog
+from pydantic import Field
+
+from killswitch.errors import ActionError, RefusedAction, SourceError
+from killswitch.http import HTTPStatusError
+from killswitch.plugins import (
+    Action,
+    ActionContext,
+    ActionParams,
+    Provider,
+    TargetRequest,
+    registry,
+)
+from killswitch.providers.openai.client import PROJECTS_PATH
+from killswitch.providers.openai.provider import MGMT_HINT, OpenAIProvider
+from killswitch.providers.openai.shapes import (
+    NO_KEY,
+    NO_PROJECT,
+    RATE_LIMIT_FIELDS,
+    SpendLimit,
+    obj,
+    project_archived,
+    rate_limit,
+    spend_limit,
+)
+
+log = structlog.get_logger("killswitch.providers.openai")
+MAX_PROJECT_SCAN = 1000
+MANAGE = f"admin key: {MGMT_HINT}"
+USAGE_READ = "admin key: Usage: Read (api.usage.read), for the month-to-date billed cost"
+
+
+def _p(provider: Provider) -> OpenAIProvider:
+    assert isinstance(provider, OpenAIProvider)
+    return provider
+
+
+class _OpenAIAction(Action):
+    """Leaves out the placeholders for usage without a key or project: nothing to act on."""
+
+    provider_type = "openai"
+
+    def targets(self, params: ActionParams, request: TargetRequest) -> list[str]:
+        return [t for t in super().targets(params, request) if t not in (NO_KEY, NO_PROJECT)]
+
+
+def _project(target: str) -> str:
+    if target == NO_PROJECT or not target or "/" in target:
+        raise RefusedAction(f"{target!r} is not an OpenAI project id (proj_...)")
+    return target
+
+
+# ---- spend limit ------------------------------------------------------------------------------
+
+
+async def _get_limit(provider: Provider, project: str) -> SpendLimit | None:
+    path = f"{PROJECTS_PATH}/{project}/spend_limit"
+    try:
+        body = await _p(provider).api.http.json("GET", path)
+    except HTTPStatusError as exc:
+        if exc.status == 404:  # no limit set (the spec documents only 200; 404 observed as none)
+            return None
+        raise
+    return spend_limit(body, f"GET {path}")
+
+
+async def _post_limit(provider: Provider, project: str, limit: SpendLimit) -> SpendLimit:
+    path = f"{PROJECTS_PATH}/{project}/spend_limit"
+    body = await _p(provider).api.http.json("POST", path, json=limit.body())
+    got = spend_limit(body, f"POST {path}")
+    if got.threshold_cents != limit.threshold_cents:
+        raise ActionError(
+            f"POST {path}: asked for {limit.threshold_cents} cents, got {got.threshold_cents}"
+        )
+    return got
+
+
+def _limit_json(limit: SpendLimit | None) -> dict[str, Any] | None:
+    return None if limit is None else limit.body()
+
+
+@registry.action
+class SetSpendLimit(_OpenAIAction):
+    name = "openai.spend-limit"
+    target_dim = "project"
+    permissions = (MANAGE, USAGE_READ)
+    summary = (
+        "POST /organization/projects/{p}/spend_limit: hard monthly limit = what OpenAI billed "
+        "the project this month (at least 1 cent), so OpenAI rejects its further requests"
+    )
+    undo_summary = (
+        "POST the prior limit back, or DELETE the limit if there was none; a limit someone "
+        "changed since is left alone"
+    )
+
+    async def snapshot(
+        self, provider: Provider, target: str, params: ActionParams
+    ) -> dict[str, Any]:
+        return {"prior_limit": _limit_json(await _get_limit(provider, _project(target)))}
+
+    async def execute(
+        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+    ) -> dict[str, Any]:
+        project = _project(target)
+        current = await _get_limit(provider, project)
+        try:
+            billed = await _p(provider).costs.month_to_date(project, ctx.now)
+            basis = "billed month to date"
+        except SourceError as exc:  # a 1-cent limit still stops the project: act anyway
+            log.warning("month-to-date cost unreadable; limiting to 1 cent", error=str(exc))
+            billed, basis = Decimal(0), "1 cent (month-to-date cost unreadable)"
+        cents = max(1, int((billed * 100).to_integral_value(ROUND_FLOOR)))
+        out: dict[str, Any] = {"billed_cents": cents, "basis": basis}
+        if current is not None and current.threshold_cents <= cents:
+            # Already at or under what was spent: lowering further changes nothing, and a
+            # limit is never raised by a kill.
+            return {**out, "set_cents": current.threshold_cents, "changed": False}
+        got = await _post_limit(provider, project, SpendLimit(cents, "USD", "month", False))
+        return {**out, "set_cents": cents, "changed": True, "enforcing": got.enforcing}
+
+    async def undo(
+        self,
+        provider: Provider,
+        target: str,
+        params: ActionParams,
+        prior: Mapping[str, Any],
+        ctx: ActionContext,
+    ) -> None:
+        project = _project(target)
+        current = await _get_limit(provider, project)
+        set_cents = prior.get("set_cents")
+        raw = prior.get("prior_limit")
+        if set_cents is not None and (current is None or current.threshold_cents != set_cents):
+            log.warning(
+                "spend limit changed since the kill; left as it is",
+                project=project,
+                now=None if current is None else current.threshold_cents,
+                ours=set_cents,
+            )
+            return
+        if raw is None:
+            if current is None:
+                return
+            path = f"{PROJECTS_PATH}/{project}/spend_limit"
+            try:
+                await _p(provider).api.http.request("DELETE", path)
+            except HTTPStatusError as exc:
+                if exc.status != 404:
+                    raise
+            return
+        want = obj(raw, "journaled prior_limit")
+        prior_limit = SpendLimit(
+            int(want["threshold_amount"]), str(want["currency"]), str(want["interval"]), False
+        )
+        if current is not None and current.threshold_cents == prior_limit.threshold_cents:
+            return
+        await _post_limit(provider, project, prior_limit)
+
+
+# ---- rate limits ------------------------------------------------------------------------------
+
+
+class RateLimitParams(ActionParams):
+    floor: int = Field(
+        default=1,
+        ge=0,
+        description="the value every max_* limit is lowered to (0 is undocumented by OpenAI)",
+    )
+    models: tuple[str, ...] = Field(
+        default=(), description="only these models' limits (default: every model)"
+    )
+
+
+async def _rate_limits(provider: Provider, project: str) -> dict[str, dict[str, Any]]:
+    path = f"{PROJECTS_PATH}/{project}/rate_limits"
+    items = await _p(provider).api.list_all(path, [("limit", 100)])
+    out = {}
+    for i, item in enumerate(items):
+        rid, values = rate_limit(item, f"GET {path} data[{i}]")
+        out[rid] = values
+    return out
+
+
+async def _post_rate_limit(
+    provider: Provider, project: str, rid: str, body: dict[str, int]
+) -> None:
+    path = f"{PROJECTS_PATH}/{project}/rate_limits/{rid}"
+    got_id, got = rate_limit(
+        obj(await _p(provider).api.http.json("POST", path, json=body), f"POST {path}"),
+        f"POST {path}",
+    )
+    wrong = [f for f, v in body.items() if got.get(f) != v]
+    if got_id != rid or wrong:
+        raise ActionError(f"POST {path}: the rate limit does not report {', '.join(wrong)}")
+
+
+@registry.action
+class LowerRateLimits(_OpenAIAction):
+    name = "openai.rate-limit"
+    target_dim = "project"
+    params_model = RateLimitParams
+    permissions = (MANAGE,)
+    summary = (
+        "POST /organization/projects/{p}/rate_limits/{id} for every model: each max_* limit "
+        "lowered to `floor` (default 1); limits already at or under it are left alone"
+    )
+    undo_summary = "POST every recorded max_* value back, exactly as it was"
+
+    async def snapshot(
+        self, provider: Provider, target: str, params: ActionParams
+    ) -> dict[str, Any]:
+        return {"rate_limits": await _rate_limits(provider, _project(target))}
+
+    async def execute(
+        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+    ) -> dict[str, Any]:
+        assert isinstance(params, RateLimitParams)
+        project = _project(target)
+        lowered = []
+        for rid, values in sorted((await _rate_limits(provider, project)).items()):
+            if params.models and values["model"] not in params.models:
+                continue
+            body = {
+                f: params.floor
+                for f in RATE_LIMIT_FIELDS
+                if isinstance(values.get(f), int) and values[f] > params.floor
+            }
+            if body:
+                await _post_rate_limit(provider, project, rid, body)
+                lowered.append(rid)
+        return {"lowered": lowered}
+
+    async def undo(
+        self,
+        provider: Provider,
+        target: str,
+        params: ActionParams,
+        prior: Mapping[str, Any],
+        ctx: ActionContext,
+    ) -> None:
+        project = _project(target)
+        recorded = obj(prior.get("rate_limits", {}), "journaled rate_limits")
+        current = await _rate_limits(provider, project)
+        for rid, values in sorted(recorded.items()):
+            if rid not in current:
+                log.warning("rate limit gone since the kill; skipped", project=project, id=rid)
+                continue
+            body = {
+                f: int(v)
+                for f, v in obj(values, f"journaled rate_limits.{rid}").items()
+                if f in RATE_LIMIT_FIELDS and current[rid].get(f) != v
+            }
+            if body:
+                await _post_rate_limit(provider, project, rid, body)
+
+
+# ---- keys and projects ------------------------------------------------------------------------
+
+
+async def _find_project(provider: Provider, key: str) -> str | None:
+    """The project holding ``key``: learned from usage, else a scan of active projects."""
+    p = _p(provider)
+    if key in p.key_projects:
+        return p.key_projects[key]
+    projects = await p.api.list_all(PROJECTS_PATH, [("limit", 100)])
+    for item in projects[:MAX_PROJECT_SCAN]:
+        pid = item.get("id")
+        if not isinstance(pid, str):
+            continue
+        try:
+            await p.api.http.json("GET", f"{PROJECTS_PATH}/{pid}/api_keys/{key}")
+        except HTTPStatusError as exc:
+            if exc.status == 404:
+                continue
+            raise
+        p.key_projects[key] = pid
+        return pid
+    return None
+
+
+@registry.action
+class DeleteKey(_OpenAIAction):
+    name = "openai.delete-key"
+    irreversible = True
+    target_dim = "key"
+    permissions = (MANAGE,)
+    summary = (
+        "DELETE /organization/projects/{p}/api_keys/{key}: irreversible (OpenAI has no key "
+        "disable); the project comes from the key's usage; needs allow_irreversible"
+    )
+
+    def describe(self, target: str, params: ActionParams) -> str:
+        return f"{self.name} on {target} (deleted for good)"
+
+    async def execute(
+        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+    ) -> dict[str, Any]:
+        project, _, key = target.rpartition("/")
+        if key == NO_KEY or not key:
+            raise RefusedAction("usage without an API key has no key to delete")
+        if not project:
+            found = await _find_project(provider, key)
+            if found is None:  # in no active project: deleted, or its project archived
+                return {"already_deleted": True, "project": None}
+            project = found
+        path = f"{PROJECTS_PATH}/{_project(project)}/api_keys/{key}"
+        try:
+            body = obj(await _p(provider).api.http.json("DELETE", path), f"DELETE {path}")
+        except HTTPStatusError as exc:
+            if exc.status == 404:  # already gone: the goal holds
+                return {"already_deleted": True, "project": project}
+            if exc.status == 400:
+                raise ActionError(
+                    f"{exc}; service-account keys may refuse deletion here: use "
+                    "openai.spend-limit on the project or delete the service account",
+                    retryable=False,
+                ) from None
+            raise
+        if body.get("deleted") is not True:
+            raise ActionError(f"DELETE {path}: the key is not reported deleted")
+        return {"already_deleted": False, "project": project}
+
+
+@registry.action
+class ArchiveProject(_OpenAIAction):
+    name = "openai.archive-project"
+    irreversible = True
+    target_dim = "project"
+    permissions = (MANAGE,)
+    summary = (
+        "POST /organization/projects/{p}/archive: irreversible (no unarchive endpoint); every "
+        "key of the project stops working; needs allow_irreversible"
+    )
+
+    async def execute(
+        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+    ) -> dict[str, Any]:
+        path = f"{PROJECTS_PATH}/{_project(target)}"
+        http = _p(provider).api.http
+        if project_archived(await http.json("GET", path), f"GET {path}"):
+            return {"already_archived": True}
+        body = await http.json("POST", f"{path}/archive")
+        if not project_archived(body, f"POST {path}/archive"):
+            raise ActionError(f"POST {path}/archive: the project is not reported archived")
+        return {"already_archived": False}
