@@ -15,6 +15,11 @@ from tests.providers.gcp.fakes import SUBSCRIPTION, FakePullClient, FakeSubscrip
 from tests.providers.gcp.standin import FakeGcp
 
 
+def anonymous() -> Any:
+    """Credentials that send no token: the stand-ins need none."""
+    return AnonymousCredentials()  # type: ignore[no-untyped-call]
+
+
 class Clock:
     """Monotonic seconds for the fake subscription's ack deadlines."""
 
@@ -36,7 +41,7 @@ def provider(
     if fake is not None:
         raw.setdefault("endpoints", fake.endpoints())
     cfg = parse({"providers": {"gcp": raw}})
-    extras: dict[str, Any] = {"gcp_credentials": AnonymousCredentials(), "gcp_project": project}
+    extras: dict[str, Any] = {"gcp_credentials": anonymous(), "gcp_project": project}
     if pull is not None:
         extras["gcp_subscriber"] = pull
     return GcpProvider("gcp", cfg.providers["gcp"], ProviderContext(extras=extras))

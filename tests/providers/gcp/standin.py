@@ -262,7 +262,7 @@ class FakeGcp:
         return 200, {}
 
     # ---- IAM ---------------------------------------------------------------------------
-    def _test_iam(self, r: Request) -> Reply:
+    def _test_iam(self, r: Request) -> tuple[int, Any]:
         body = r.json() or {}
         if set(body) != {"permissions"}:
             self.violations.append(f"testIamPermissions {r.path}: fields {sorted(body)}")

@@ -10,6 +10,7 @@ import yaml
 
 from killswitch.config import json_schema, parse
 from killswitch.errors import ConfigError
+from killswitch.providers.gcp.config import GcpConfig
 from killswitch.providers.gcp.permissions import DETACH_BILLING, DISABLE_SERVICE, SOURCE, flat
 from tests.providers.gcp.test_engine import SAMPLE
 
@@ -23,6 +24,7 @@ def sample() -> dict[str, Any]:
 def test_the_sample_config_loads_unchanged() -> None:
     cfg = parse(sample())
     pc = cfg.providers["gcp"]
+    assert isinstance(pc, GcpConfig)
     assert pc.type == "gcp" and pc.subscription == "projects/ops/subscriptions/budget-alerts"
     (ra,) = cfg.actions["sandbox-monthly"]
     assert ra.name == "gcp.detach-billing" and ra.irreversible

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from google.auth.credentials import AnonymousCredentials
 
 from killswitch.config import parse
 from killswitch.daemon import Runtime, build
 from killswitch.model import BudgetState, Money
 from killswitch.testing import FakeClock
 from tests.providers.gcp.fakes import FakePullClient, FakeSubscription, notification
+from tests.providers.gcp.helpers import anonymous
 from tests.providers.gcp.standin import FakeGcp
 
 SAMPLE = """
@@ -49,7 +49,7 @@ def runtime(
     data["providers"]["gcp"]["endpoints"] = fake.endpoints()  # added keys; none renamed
     data["budgets"][0].update(budget_over)
     extras = {
-        "gcp_credentials": AnonymousCredentials(),
+        "gcp_credentials": anonymous(),
         "gcp_project": "ops",
         "gcp_subscriber": FakePullClient(sub),
     }

@@ -28,4 +28,6 @@ if _FILE:
     import killswitch.daemon as _daemon
 
     _daemon.system_clock = shifted_clock
-    _daemon.build.__kwdefaults__["clock"] = shifted_clock
+    defaults = _daemon.build.__kwdefaults__
+    assert defaults is not None and "clock" in defaults, "killswitch.daemon.build lost clock="
+    defaults["clock"] = shifted_clock
