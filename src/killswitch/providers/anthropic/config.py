@@ -41,7 +41,8 @@ class AnthropicConfig(ProviderConfig):
     )
     base_url: str = "https://api.anthropic.com"
     bucket_width: Literal["1m", "1h", "1d"] = Field(
-        default="1m", description="usage bucket width; 1m gives the fastest detection"
+        default="1m",
+        description="usage bucket width: 1m detects fastest; use 1h for weekly/monthly windows",
     )
     lookback: timedelta = Field(
         default=timedelta(hours=1),

@@ -39,6 +39,8 @@ class AnthropicProvider(Provider):
             "deactivated; the default workspace appears as 'default'",
             "estimate_drift_usd{workspace,day} = usage x price - cost report, per UTC day",
             "Priority Tier is absent from the cost report and priced at standard rates in usage",
+            "weekly/monthly budgets: set bucket_width: 1h (a month of 1m buckets is ~43k per "
+            "key, workspace and model)",
         ],
     )
 

@@ -27,7 +27,10 @@ from killswitch.providers.xai.provider import XaiProvider
 from killswitch.providers.xai.shapes import KEY_ID, ApiKey
 from killswitch.providers.xai.source_billing import team_target
 
-MANAGEMENT_KEY = "management key with API key write access (Console > Settings > Management Keys)"
+MANAGEMENT_KEY = (
+    "management key (Console > Settings > Management Keys) created by a member with the "
+    "Management Keys read + write permission: lists and updates the team's API keys"
+)
 
 
 def _p(provider: Provider) -> XaiProvider:
