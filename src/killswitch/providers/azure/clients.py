@@ -1,0 +1,198 @@
+"""Credential, SDK clients and the one way we call them: in a thread, with safe errors.
+
+The azure-mgmt-* clients are synchronous; every call runs in ``asyncio.to_thread`` so a slow ARM
+call never stalls the event loop (and with it other providers' cycles and /metrics). Failures
+become :class:`SourceError` / :class:`ActionError` built from the HTTP status, ARM's error code
+and the first line of its message: never from request bodies, headers or tokens.
+
+Tests and embedders inject through ``ProviderContext.extras``: ``azure_credential`` (any
+``TokenCredential``), ``azure_transport`` (an azure-core ``HttpTransport`` every client sends
+through), or ready clients ``azure_consumption``, ``azure_costmanagement`` and
+``azure_cognitiveservices`` (the last serves every subscription).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
+
+from killswitch.errors import ActionError, SourceError
+from killswitch.providers.azure.config import AzureConfig
+from killswitch.providers.azure.ids import is_loopback
+
+T = TypeVar("T")
+ARM_SCOPE = "https://management.azure.com/.default"
+# Statuses after which retrying the same call cannot help: a human must change something.
+PERMANENT = frozenset({400, 403, 404})
+
+
+class LoopbackHttp(SansIOHTTPPolicy[Any, Any]):
+    """Let bearer tokens go to a plain-http *loopback* endpoint (a local stand-in).
+
+    azure-core refuses bearer auth over http; that rule protects real networks, and the config
+    only accepts http for 127.0.0.1/localhost, so this policy never relaxes it anywhere else.
+    """
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        url = urlsplit(request.http_request.url)
+        if url.scheme == "http" and is_loopback(url.hostname):
+            request.context["enforce_https"] = False
+
+
+def _first_line(text: object, limit: int = 300) -> str:
+    line = next((s.strip() for s in str(text or "").splitlines() if s.strip()), "")
+    return line[:limit]
+
+
+def describe(what: str, exc: BaseException) -> str:
+    """A one-line, secret-free description of a failed Azure call."""
+    if isinstance(exc, ClientAuthenticationError) and exc.status_code is None:
+        # Credential failures: DefaultAzureCredential lists every credential it tried.
+        lines = [s.strip() for s in str(exc.message or exc).splitlines() if s.strip()][:3]
+        return f"{what}: no usable Azure credential: {' '.join(lines)[:400]}"
+    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
+        err = exc.error
+        code = getattr(err, "code", None)
+        message = _first_line(getattr(err, "message", None) or exc.reason)
+        head = f"{what}: HTTP {exc.status_code}" + (f" {code}" if code else "")
+        return head + (f": {message}" if message else "")
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return f"{what}: cannot reach Azure Resource Manager ({type(exc).__name__})"
+    if isinstance(exc, AzureError):
+        return f"{what}: {type(exc).__name__}: {_first_line(exc.message)}"
+    return f"{what}: {type(exc).__name__}: {_first_line(exc)}"
+
+
+def status_of(exc: BaseException) -> int | None:
+    return exc.status_code if isinstance(exc, HttpResponseError) else None
+
+
+class AzureClients:
+    """Lazily built credential and SDK clients for one provider entry (thread-safe)."""
+
+    def __init__(self, cfg: AzureConfig, extras: Mapping[str, Any]) -> None:
+        self.cfg = cfg
+        self._credential: Any = extras.get("azure_credential")
+        self._transport: Any = extras.get("azure_transport")
+        self._ready: dict[str, Any] = {
+            k: extras[f"azure_{k}"]
+            for k in ("consumption", "costmanagement", "cognitiveservices")
+            if f"azure_{k}" in extras
+        }
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    # ---- credential ----------------------------------------------------------------------
+    def credential(self) -> Any:
+        with self._lock:
+            if self._credential is None:
+                from azure.identity import DefaultAzureCredential
+
+                self._credential = DefaultAzureCredential(
+                    managed_identity_client_id=self.cfg.managed_identity_client_id
+                )
+            return self._credential
+
+    def token(self) -> str:
+        """A token for ARM (doctor's credential check); never logged."""
+        return str(self.credential().get_token(ARM_SCOPE).token)
+
+    # ---- clients -------------------------------------------------------------------------
+    def _options(self) -> dict[str, Any]:
+        timeout = self.cfg.timeout.total_seconds()
+        opts: dict[str, Any] = {
+            "retry_policy": RetryPolicy(
+                retry_total=3, retry_backoff_factor=0.5, retry_backoff_max=8, timeout=timeout * 4
+            ),
+            "polling_interval": self.cfg.polling_interval.total_seconds(),
+            "connection_timeout": timeout,
+            "read_timeout": timeout,
+        }
+        if self.cfg.base_url:
+            opts["base_url"] = self.cfg.base_url
+        if self.cfg.plain_http:
+            opts["per_call_policies"] = [LoopbackHttp()]
+        if self._transport is not None:
+            opts["transport"] = self._transport
+        return opts
+
+    def _client(self, key: str, build: Callable[[Any, dict[str, Any]], Any]) -> Any:
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = build(self.credential(), self._options())
+            return self._clients[key]
+
+    def consumption(self) -> Any:
+        if "consumption" in self._ready:
+            return self._ready["consumption"]
+        from azure.mgmt.consumption import ConsumptionManagementClient
+
+        sub = self.cfg.subscription_id
+        return self._client(
+            "consumption", lambda c, o: ConsumptionManagementClient(c, subscription_id=sub, **o)
+        )
+
+    def costmanagement(self) -> Any:
+        if "costmanagement" in self._ready:
+            return self._ready["costmanagement"]
+        from azure.mgmt.costmanagement import CostManagementClient
+
+        return self._client("costmanagement", lambda c, o: CostManagementClient(c, **o))
+
+    def cognitive(self, subscription: str) -> Any:
+        """The Cognitive Services client bound to ``subscription`` (one per subscription)."""
+        if "cognitiveservices" in self._ready:
+            return self._ready["cognitiveservices"]
+        from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+
+        return self._client(
+            f"cognitive:{subscription.lower()}",
+            lambda c, o: CognitiveServicesManagementClient(c, subscription_id=subscription, **o),
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                close = getattr(client, "close", None)
+                if callable(close):
+                    close()
+            self._clients.clear()
+            close_cred = getattr(self._credential, "close", None)
+            if callable(close_cred):
+                close_cred()
+
+    # ---- calls ---------------------------------------------------------------------------
+    async def source_call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in a thread; any failure becomes a SourceError (never a zero)."""
+        try:
+            return await asyncio.to_thread(fn)
+        except SourceError:
+            raise
+        except Exception as exc:  # the SDK choking on an answer of the wrong shape included
+            raise SourceError(describe(what, exc)) from None
+
+    async def action_call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in a thread; failures become ActionError (retryable unless permanent)."""
+        try:
+            return await asyncio.to_thread(fn)
+        except ActionError:
+            raise
+        except SourceError as exc:  # a malformed read while acting: the next cycle may do better
+            raise ActionError(str(exc)) from None
+        except Exception as exc:
+            raise ActionError(
+                describe(what, exc), retryable=status_of(exc) not in PERMANENT
+            ) from None
