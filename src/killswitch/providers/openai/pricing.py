@@ -13,10 +13,11 @@ A model nobody can price gives ``amount=None`` and a note: never $0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 
-from killswitch.pricing import PriceBook
+from killswitch.pricing import PriceBook, TokenUsage
 from killswitch.providers.openai.config import OpenAIConfig
 from killswitch.providers.openai.shapes import UsageRow
 
@@ -35,17 +36,34 @@ class Priced:
     note: str = ""
 
 
+def _tokens(prices: PriceBook, model: str, usage: TokenUsage, at: datetime) -> Decimal | None:
+    parts = [usage]
+    if usage.cache_read_tokens and usage.input_audio_tokens:
+        # genai-prices refuses cache reads together with audio input unless cached audio is
+        # given separately (which TokenUsage cannot say), and the price book then reports the
+        # model as unknown. Prices are linear, so the audio input is priced on its own.
+        audio = TokenUsage(input_audio_tokens=usage.input_audio_tokens, batch=usage.batch)
+        parts = [replace(usage, input_audio_tokens=0), audio]
+    total = Decimal(0)
+    for part in parts:
+        result = prices.price("openai", model, part, at)
+        if not result.known or result.amount is None:
+            return None
+        total += result.amount
+    return total
+
+
 def price_row(prices: PriceBook, cfg: OpenAIConfig, row: UsageRow) -> Priced:
     if row.tokens is not None:
-        result = prices.price("openai", row.model, row.tokens, row.start)
-        if not result.known or result.amount is None:
+        amount = _tokens(prices, row.model, row.tokens, row.start)
+        if amount is None:
             return Priced(
                 None,
                 f"no price for OpenAI model {row.model!r}: set prices.openai.{row.model} "
                 'or a prices.openai."*" fallback',
             )
         factor = cfg.service_tier_multipliers.get(row.service_tier or "", Decimal(1))
-        return Priced(result.amount * factor)
+        return Priced(amount * factor)
     if row.units == 0:
         return Priced(Decimal(0))
     unit_price = cfg.unit_price(row.usage_type, row.model, row.size)
