@@ -53,10 +53,12 @@ class CognitiveArm:
     async def local_auth_disabled(self, a: AccountId) -> bool | None:
         client = self.clients.cognitive(a.subscription)
         what = f"GET account {a.id}"
-        body = await self.clients.action_call(
-            what, lambda: client.accounts.get(a.resource_group, a.account, cls=raw)
+        return await self.clients.action_call(  # parsed in the call: bad shape = ActionError
+            what,
+            lambda: disable_local_auth(
+                client.accounts.get(a.resource_group, a.account, cls=raw), what
+            ),
         )
-        return disable_local_auth(body, what)
 
     async def set_local_auth_disabled(self, a: AccountId, value: bool) -> None:
         from azure.mgmt.cognitiveservices.models import Account, AccountProperties
@@ -95,11 +97,12 @@ class CognitiveArm:
         a = d.account
         client = self.clients.cognitive(a.subscription)
         what = f"GET deployment {d.id}"
-        body = await self.clients.action_call(
+        return await self.clients.action_call(
             what,
-            lambda: client.deployments.get(a.resource_group, a.account, d.deployment, cls=raw),
+            lambda: deployment_sku(
+                client.deployments.get(a.resource_group, a.account, d.deployment, cls=raw), what
+            ),
         )
-        return deployment_sku(body, what)
 
     async def set_capacity(self, d: DeploymentId, sku: DeploymentSku) -> None:
         from azure.mgmt.cognitiveservices.models import PatchResourceTagsAndSku, Sku

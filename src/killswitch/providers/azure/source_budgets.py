@@ -16,11 +16,13 @@ withheld (no data, never a guess) until it drops below the last one of the previ
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from killswitch.errors import SourceError
+from killswitch.errors import MalformedResponse, SourceError
 from killswitch.model import ObservationKind, PollResult, SourceEvent, SpendObservation
 from killswitch.providers.azure.clients import AzureClients
 from killswitch.providers.azure.config import AzureConfig
@@ -52,7 +54,11 @@ class BudgetsSource:
         client = self.clients.consumption()
         what = f"list Consumption budgets at {scope}"
         raw = await self.clients.source_call(
-            what, lambda: [as_mapping(b) for b in client.budgets.list(scope.lstrip("/"))]
+            what,
+            lambda: [
+                as_mapping(b)
+                for b in client.budgets.list(scope.lstrip("/"), raw_response_hook=_envelope)
+            ],
         )
         return [parse_budget(item, f"{what}: value[{i}]") for i, item in enumerate(raw)]
 
@@ -133,6 +139,19 @@ class BudgetsSource:
             gauges={FORECAST_GAUGE: forecast, AMOUNT_GAUGE: amounts},
             events=tuple(events),
         )
+
+
+def _envelope(response: Any) -> None:
+    """Every page must be ``{"value": [...]}``: the SDK reads anything else as "no budgets"."""
+    http = response.http_response
+    if http.status_code != 200:
+        return  # the SDK raises its own error for it
+    try:
+        body = json.loads(http.text() or "null")
+    except ValueError:
+        raise MalformedResponse("budgets page is not JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+        raise MalformedResponse("budgets page has no 'value' list")
 
 
 def _skipped(b: BudgetReading, reason: str, when: datetime) -> SourceEvent:
