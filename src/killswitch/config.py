@@ -349,7 +349,7 @@ def parse(data: Any, *, reg: Registry | None = None, source_path: str | None = N
                 problems.append((apath, f"unknown action {name!r}; see `killswitch providers`"))
                 continue
             ptype = pconf.type if pconf else None
-            if acls.provider_type not in (ptype, "generic"):
+            if ptype is not None and acls.provider_type not in (ptype, "generic"):
                 problems.append(
                     (
                         apath,

@@ -324,6 +324,8 @@ class Executor:
             now,
             manual=manual,
             own_identity=self.identity,
+            protected=frozenset(self.config.base.protect)
+            | frozenset(self.config.budget(budget).protect),
         )
         op = "undo" if undo_prior is not None else "kill"
         try:

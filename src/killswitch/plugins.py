@@ -140,6 +140,8 @@ class ActionContext:
     now: datetime
     manual: bool = False
     own_identity: str | None = None
+    # the global + budget protect list: fan-out actions (a team-wide kill) must skip these
+    protected: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,7 @@ class DaemonProcess:
         with urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
             return str(r.read().decode())
 
-    def metric(self, name: str, **labels: str) -> float | None:
+    def metric(self, name: str, /, **labels: str) -> float | None:
         """The value of one series, or None when absent."""
         for line in self.metrics_text().splitlines():
             if line.startswith("#") or not line.startswith(name):

@@ -200,3 +200,5 @@ def test_currency_is_never_mixed() -> None:
     assert evaluate(r, [eur], {}, NOW).statuses[0].spend == Money(Decimal(900), "EUR")
     usd_limit = evaluate(rule(scope=Scope.parse({"budgets": ["b1"]})), [eur], {}, NOW)
     assert usd_limit.statuses[0].spend is None  # never compared across currencies
+    assert [d.kind for d in usd_limit.decisions] == [DecisionKind.INCOMPLETE]  # and said so
+    assert "reports EUR, limit is USD" in usd_limit.decisions[0].reason

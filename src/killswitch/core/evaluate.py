@@ -87,7 +87,7 @@ def evaluate(
         spend = gs.amount
         # Partial data is "incomplete" (alerted, fail_closed applies); no data at all is its own
         # state: normal right after a window resets, and never read as zero.
-        incomplete = not gs.complete and spend is not None
+        incomplete = not gs.complete and (spend is not None or gs.currency_mismatch)
         over = spend is not None and spend.amount >= kill_line
         fail_closed_breach = rule.fail_closed and incomplete and not over
         breached = over or fail_closed_breach

@@ -107,6 +107,7 @@ class GroupSpend:
     members: list[str]
     dims: dict[str, set[str]]
     notes: list[str]
+    currency_mismatch: bool = False
 
 
 def group_spend(
@@ -119,6 +120,7 @@ def group_spend(
     """Sum the targets of one group. Any target without data makes the sum incomplete."""
     total: Money | None = None
     complete = True
+    mismatch = False
     members: list[str] = []
     dims: dict[str, set[str]] = defaultdict(set)
     notes: list[str] = []
@@ -138,9 +140,10 @@ def group_spend(
         if ts.amount.currency != currency:
             notes.append(f"{target} reports {ts.amount.currency}, limit is {currency}")
             complete = False
+            mismatch = True
             continue
         total = ts.amount if total is None else total + ts.amount
         complete &= ts.complete
     if total is None and vouched and complete:
         total = Money(Money.usd(0).amount, currency)
-    return GroupSpend(total, complete, members, dict(dims), notes)
+    return GroupSpend(total, complete, members, dict(dims), notes, mismatch)

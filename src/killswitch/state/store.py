@@ -154,6 +154,8 @@ class Store:
                 c: getattr(stmt.excluded, c)
                 for c in ("observed_at", "amount", "currency", "dims", "complete", "note")
             },
+            # a redelivered older reading must not overwrite a newer one
+            where=t.observations.c.observed_at <= stmt.excluded.observed_at,
         )
         with self.tx() as conn:
             for i in range(0, len(rows), 2000):
