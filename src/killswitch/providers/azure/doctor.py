@@ -42,7 +42,8 @@ async def run(p: AzureProvider, actions: Sequence[Any]) -> list[DoctorFinding]:
     wanted = [op for ops in SOURCES.values() for op in ops]
     if any(n in ACTIONS for n in names):
         wanted.append(OPERATION_STATUS)
-    findings.append(await _check(p, f"/subscriptions/{p.cfg.subscription_id}", wanted))
+    sub = f"/subscriptions/{p.cfg.subscription_id}"
+    findings.append(await _check(p, "sources", sub, wanted))
     for a in actions:
         name = a if isinstance(a, str) else getattr(a, "name", "")
         if name not in ACTIONS:
@@ -58,7 +59,7 @@ async def run(p: AzureProvider, actions: Sequence[Any]) -> list[DoctorFinding]:
             )
         for rid in resources:
             need = [op for op in ACTIONS[name] if op != OPERATION_STATUS]
-            findings.append(await _check(p, rid, need, fallback=True))
+            findings.append(await _check(p, name, rid, need, fallback=True))
     return findings
 
 
@@ -100,9 +101,9 @@ def _list_permissions(p: AzureProvider, scope: str) -> list[dict[str, Any]]:
 
 
 async def _check(
-    p: AzureProvider, scope: str, wanted: list[str], *, fallback: bool = False
+    p: AzureProvider, who: str, scope: str, wanted: list[str], *, fallback: bool = False
 ) -> DoctorFinding:
-    check = f"permissions on {scope}"
+    check = f"{who} permissions on {scope}"
     try:
         entries = await p.clients.source_call(
             f"list permissions on {scope}", lambda: _list_permissions(p, scope)
