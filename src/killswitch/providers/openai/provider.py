@@ -136,14 +136,14 @@ class OpenAIProvider(Provider):
         return findings
 
     def _reader(self, path: str) -> Callable[[], Awaitable[None]]:
+        limit_path = path.endswith("/spend_limit")
+
         async def read() -> None:
             try:
-                await self.api.http.json(
-                    "GET", path, params={"limit": 1} if "spend" not in path else None
-                )
+                await self.api.http.json("GET", path, params=None if limit_path else {"limit": 1})
             except HTTPStatusError as exc:
-                if exc.status != 404 or not path.endswith("spend_limit"):
-                    raise  # 404 on spend_limit: readable, no limit set
+                if not (limit_path and exc.status == 404):  # 404: readable, no limit set
+                    raise
 
         return read
 
