@@ -104,6 +104,15 @@ async def test_budgets_that_give_no_spend_say_why_and_give_no_observation(arm: F
     assert len({e.dedup_key for e in r.events}) == len(r.events) == 4
 
 
+async def test_each_skip_is_announced_once_per_process(arm: FakeArm) -> None:
+    arm.add_budgets(SUB_SCOPE, budget("billing", 50, grain="BillingMonth"))
+    p = make_provider(arm, budgets={"min_interval": "1s"})
+    src = p.sources()["azure.budgets"]
+    assert len((await src.poll(NOW, NOW)).events) == 1
+    assert (await src.poll(NOW + hours(1), NOW)).events == ()
+    await p.aclose()
+
+
 async def test_end_date_day_still_counts(arm: FakeArm) -> None:
     arm.add_budgets(SUB_SCOPE, budget("ends-today", 3, end="2026-11-23T00:00:00Z"))
     assert len((await poll(arm)).observations) == 1

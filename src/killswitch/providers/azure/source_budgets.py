@@ -49,6 +49,7 @@ class BudgetsSource:
         self.clients = clients
         self._cache: Fetch | None = None
         self._seen: dict[str, tuple[datetime, Decimal]] = {}  # id -> accepted period, amount
+        self._announced: set[str] = set()  # events already returned by this process
 
     async def _list(self, scope: str) -> list[BudgetReading]:
         client = self.clients.consumption()
@@ -137,8 +138,14 @@ class BudgetsSource:
             tuple(obs),
             data_as_of=f.at - self.cfg.data_lag,
             gauges={FORECAST_GAUGE: forecast, AMOUNT_GAUGE: amounts},
-            events=tuple(events),
+            events=tuple(self._fresh(events)),
         )
+
+    def _fresh(self, events: list[SourceEvent]) -> list[SourceEvent]:
+        """Each fact once per process (the engine logs every event it is handed)."""
+        out = [e for e in events if e.dedup_key not in self._announced]
+        self._announced.update(e.dedup_key for e in out)
+        return out
 
 
 def _envelope(response: Any) -> None:
