@@ -16,6 +16,7 @@ import base64
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -81,6 +82,7 @@ class Exchange:
     status: int
     response: Any
     spec_valid: bool = True  # False: deliberately malformed (a fault), not checked for shape
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -104,9 +106,15 @@ class BadRequest(Exception):
 
 
 class FakeOpenAI:
-    def __init__(self, clock: Callable[[], datetime], admin_key: str = ADMIN_KEY) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], datetime],
+        admin_key: str = ADMIN_KEY,
+        page_cap: int | None = None,
+    ) -> None:
         self.clock = clock
         self.admin_key = admin_key
+        self.page_cap = page_cap  # server-side page size cap: has_more even under `limit`
         self.lock = threading.RLock()
         self.usage: dict[str, list[tuple[datetime, dict[str, Any]]]] = {t: [] for t in RESULT}
         self.costs: list[tuple[datetime, dict[str, Any]]] = []
@@ -378,6 +386,8 @@ class FakeOpenAI:
         width = WIDTHS[width_name]
         end = datetime.fromtimestamp(int(q["end_time"][0]), UTC) if "end_time" in q else None
         limit = int(q.get("limit", [default_limit])[0])
+        if self.page_cap is not None:
+            limit = min(limit, self.page_cap)
         cursor = q.get("page", [None])[0]
         first = start
         if cursor is not None:
