@@ -378,7 +378,7 @@ class ArmTransport(HttpTransport):  # type: ignore[type-arg]
             body=io.BytesIO(data), preload_content=False, status=status, headers=dict(r.headers)
         )
         r.url = request.url
-        resp = RestRequestsTransportResponse(request=request, internal_response=r)
+        resp = RestRequestsTransportResponse(request=request, internal_response=r)  # type: ignore[no-untyped-call]
         if not kwargs.get("stream", False):
             resp.read()
         return resp

@@ -57,6 +57,7 @@ def test_scopes_are_normalised_and_validated() -> None:
     p = provider(scope=[f"subscriptions/{SUB}/resourceGroups/ai/", f"/subscriptions/{SUB}"])
     assert p.budget_scopes == (f"/subscriptions/{SUB}/resourceGroups/ai", f"/subscriptions/{SUB}")
     assert provider(scope=f"/subscriptions/{SUB}").budget_scopes == (f"/subscriptions/{SUB}",)
+    bad: object
     for bad in ("/providers/Microsoft.Management/managementGroups/x", "ai", []):
         with pytest.raises(ConfigError, match=r"providers\.azure\.scope"):
             provider(scope=bad)
@@ -101,7 +102,7 @@ def test_action_table_matches_registered_actions() -> None:
     assert set(azure_actions) == set(ACTIONS)
     for name, cls in azure_actions.items():
         assert tuple(cls.permissions) == ACTIONS[name]
-        assert cls.summary and (cls.irreversible or cls.reversible)
+        assert cls.summary and (cls.irreversible or cls().reversible)
         assert cls.target_dim is None  # explicit ids from params, never guessed from spend
 
 
@@ -134,3 +135,20 @@ def test_allowed_follows_azure_wildcards_and_not_actions() -> None:
     owner = {"actions": ["*"], "notActions": []}
     assert allowed([contributor, owner], "Microsoft.Authorization/roleAssignments/write")
     assert not allowed([], "Microsoft.Consumption/budgets/read")
+
+
+def test_without_the_azure_sdk_the_provider_is_skipped_with_an_install_hint() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "sys.modules['azure'] = None\n"
+        "from killswitch.plugins import registry\n"
+        "registry.load()\n"
+        "assert 'azure' not in registry.providers and 'openrouter' in registry.providers\n"
+        "print(registry.unavailable['azure'])\n"
+    )
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "pip install 'killswitch[azure]'" in res.stdout

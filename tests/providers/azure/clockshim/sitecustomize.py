@@ -18,14 +18,16 @@ _FILE = os.environ.get("KILLSWITCH_TEST_CLOCK_FILE")
 if _FILE:
     import killswitch.daemon as _daemon
 
+    _PATH: str = _FILE
+
     class _ShiftedDatetime(datetime):
         @classmethod
         def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
             try:
-                with open(_FILE) as f:
+                with open(_PATH) as f:
                     offset = float(f.read().strip() or 0)
             except (OSError, ValueError):
                 offset = 0.0
             return datetime.now(tz) + timedelta(seconds=offset)
 
-    _daemon.datetime = _ShiftedDatetime  # type: ignore[misc]
+    setattr(_daemon, "datetime", _ShiftedDatetime)  # noqa: B010 - a module global, on purpose
