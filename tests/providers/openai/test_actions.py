@@ -170,6 +170,17 @@ async def test_undo_leaves_a_limit_someone_changed_alone(
     assert fake.spend_limits[P1]["threshold_amount"] == 20_000
 
 
+async def test_undo_when_the_prior_state_is_already_back(
+    fake: FakeOpenAI, provider: OpenAIProvider
+) -> None:
+    bill(fake, P1, 5.0)
+    a = SetSpendLimit()
+    prior = await run(a, provider, P1)
+    del fake.spend_limits[P1]  # someone removed it: that is the prior state ("no limit")
+    await a.undo(provider, P1, NONE, prior, CTX)
+    assert P1 not in fake.spend_limits and fake.requests("DELETE", ".*") == []
+
+
 async def test_spend_limit_answer_is_checked(fake: FakeOpenAI, provider: OpenAIProvider) -> None:
     fake.faults.append(Fault("POST", ".*/spend_limit", 200, limit(999), spec_valid=True))
     with pytest.raises(ActionError, match="asked for 1 cents"):
@@ -253,6 +264,17 @@ async def test_rate_limit_pages_are_followed(fake: FakeOpenAI, provider: OpenAIP
     assert len(prior["rate_limits"]) == 130 and len(prior["lowered"]) == 130
     lists = fake.requests("GET", f"/organization/projects/{P2}/rate_limits")
     assert len(lists) == 4 and "after=rl-099" in lists[1].url  # snapshot + execute, 2 pages each
+
+
+async def test_rate_limit_with_nothing_to_lower_fails(
+    fake: FakeOpenAI, provider: OpenAIProvider
+) -> None:
+    with pytest.raises(ActionError, match="no rate limits") as exc:
+        await LowerRateLimits().execute(provider, P2, RateLimitParams(), CTX)
+    assert not exc.value.retryable
+    rate_world(fake)
+    with pytest.raises(ActionError, match="for o3"):
+        await LowerRateLimits().execute(provider, P1, RateLimitParams(models=("o3",)), CTX)
 
 
 async def test_rate_limit_undo_skips_a_limit_that_is_gone(

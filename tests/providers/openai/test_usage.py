@@ -419,3 +419,20 @@ async def test_off_hour_window_start_warns_once(fake: FakeOpenAI, provider: Open
     src = provider.sources()["openai.usage"]
     await src.poll(NOW, TODAY + timedelta(minutes=30))
     assert src._warned_alignment  # type: ignore[attr-defined]
+
+
+async def test_a_coarse_bucket_past_end_time_is_not_counted_twice(
+    fake: FakeOpenAI, provider: OpenAIProvider
+) -> None:
+    """If the 1h read also returned the hour the 1m read owns, that hour would count twice."""
+    fake.add_completion(NOW.replace(hour=11, minute=30), P1, K1, "gpt-4o-mini", input=1_000_000)
+    start = int((TODAY - timedelta(days=2)).timestamp())
+    hours = [
+        {"object": "bucket", "start_time": t, "end_time": t + 3600, "results": []}
+        for t in range(start, int(TODAY.replace(hour=12).timestamp()), 3600)
+    ]
+    hours[-1]["results"] = [result(input_tokens=1_000_000)]  # 11:00, past end_time (11:00)
+    page = {"object": "page", "data": hours, "has_more": False, "next_page": None}
+    fake.faults.append(Fault("GET", "/organization/usage/completions", 200, page, spec_valid=True))
+    (o,) = (await poll(provider)).observations
+    assert o.start == TODAY.replace(hour=11) and o.amount.amount == Decimal("0.15")

@@ -148,33 +148,36 @@ class SetSpendLimit(_OpenAIAction):
     ) -> None:
         project = _project(target)
         current = await _get_limit(provider, project)
-        set_cents = prior.get("set_cents")
         raw = prior.get("prior_limit")
-        if set_cents is not None and (current is None or current.threshold_cents != set_cents):
+        before = None
+        if raw is not None:
+            want = obj(raw, "journaled prior_limit")
+            before = SpendLimit(
+                int(want["threshold_amount"]), str(want["currency"]), str(want["interval"]), False
+            )
+        if _cents(current) == _cents(before):
+            return  # already as it was before the kill
+        set_cents = prior.get("set_cents")
+        if set_cents is not None and _cents(current) != set_cents:
             log.warning(
                 "spend limit changed since the kill; left as it is",
                 project=project,
-                now=None if current is None else current.threshold_cents,
+                now=_cents(current),
                 ours=set_cents,
             )
             return
-        if raw is None:
-            if current is None:
-                return
-            path = f"{PROJECTS_PATH}/{project}/spend_limit"
-            try:
-                await _p(provider).api.http.request("DELETE", path)
-            except HTTPStatusError as exc:
-                if exc.status != 404:
-                    raise
+        if before is not None:
+            await _post_limit(provider, project, before)
             return
-        want = obj(raw, "journaled prior_limit")
-        prior_limit = SpendLimit(
-            int(want["threshold_amount"]), str(want["currency"]), str(want["interval"]), False
-        )
-        if current is not None and current.threshold_cents == prior_limit.threshold_cents:
-            return
-        await _post_limit(provider, project, prior_limit)
+        try:
+            await _p(provider).api.http.request("DELETE", f"{PROJECTS_PATH}/{project}/spend_limit")
+        except HTTPStatusError as exc:
+            if exc.status != 404:
+                raise
+
+
+def _cents(limit: SpendLimit | None) -> int | None:
+    return None if limit is None else limit.threshold_cents
 
 
 # ---- rate limits ------------------------------------------------------------------------------
@@ -236,10 +239,18 @@ class LowerRateLimits(_OpenAIAction):
     ) -> dict[str, Any]:
         assert isinstance(params, RateLimitParams)
         project = _project(target)
+        current = await _rate_limits(provider, project)
+        chosen = {
+            rid: v for rid, v in current.items() if not params.models or v["model"] in params.models
+        }
+        if not chosen:  # nothing to throttle: a kill that changes nothing must not pass as done
+            raise ActionError(
+                f"project {project} has no rate limits"
+                + (f" for {', '.join(params.models)}" if params.models else ""),
+                retryable=False,
+            )
         lowered = []
-        for rid, values in sorted((await _rate_limits(provider, project)).items()):
-            if params.models and values["model"] not in params.models:
-                continue
+        for rid, values in sorted(chosen.items()):
             body = {
                 f: params.floor
                 for f in RATE_LIMIT_FIELDS

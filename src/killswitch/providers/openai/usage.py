@@ -41,7 +41,7 @@ from killswitch.providers.openai.config import USAGE_PAGE_LIMITS, OpenAIConfig
 from killswitch.providers.openai.costs import DAY, CostReader, floor_day
 from killswitch.providers.openai.pricing import price_row
 from killswitch.providers.openai.reconcile import Day, Estimate, billed_by_day, reconcile
-from killswitch.providers.openai.shapes import NO_KEY, NO_PROJECT, UsageRow, usage_rows
+from killswitch.providers.openai.shapes import NO_KEY, NO_PROJECT, Page, UsageRow, usage_rows
 
 log = structlog.get_logger("killswitch.providers.openai")
 NAME = "openai.usage"
@@ -153,6 +153,8 @@ class UsageSource:
                     raise MalformedResponse(
                         f"{where}.data[{i}]: a bucket is not a {width} bucket inside the request"
                     )
+        if end is not None:  # the minute read owns [end, now): never count a bucket twice
+            pages = [Page([b for b in p.buckets if b.start < end], False, None) for p in pages]
         return usage_rows(usage_type, pages, where)
 
     def _observations(self, rows: list[UsageRow], now: datetime) -> list[SpendObservation]:
@@ -172,7 +174,9 @@ class UsageSource:
         out = []
         for (start, project, key, model), b in sorted(bins.items()):
             target = f"{project}|{key}|{model}"
-            self._est[(target, start)] = (project, start.date().isoformat(), b.amount, b.complete)
+            if self.cfg.reconcile:
+                day = start.date().isoformat()
+                self._est[(target, start)] = (project, day, b.amount, b.complete)
             out.append(
                 SpendObservation(
                     self.name,
