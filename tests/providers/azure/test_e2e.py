@@ -92,8 +92,8 @@ def env(s: ArmStandIn, clock: ShiftedClock, tmp: Path) -> dict[str, str]:
 def months() -> tuple[datetime, datetime]:
     """A mid-month instant not before the real now, and the first of the month after it.
 
-    The shim moves only forward: the scheduler plans its first run on the shifted clock, so the
-    daemon starts unshifted and the clock is moved once it runs.
+    Relative to the real date so the budgets' own dates never expire under the test; the clock
+    only ever moves forward.
     """
     real = datetime.now(UTC)
     t0 = max(real + timedelta(seconds=1), real.replace(day=3, hour=12, minute=0, second=0))
@@ -114,9 +114,9 @@ def test_breach_disable_local_auth_journal_restore_next_month(
     clock = ShiftedClock(tmp_path / "clock-offset")
     t0, next_month = months()
     d = DaemonProcess(config(azure), tmp_path / "d", env=env(azure, clock, tmp_path))
+    clock.set(t0)
     with d:
         d.start()
-        clock.set(t0)
         d.wait_for(
             lambda: d.metric("killswitch_budget_state", budget="aoai-monthly", state="ok") == 1.0
         )
