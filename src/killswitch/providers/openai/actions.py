@@ -129,8 +129,9 @@ class SetSpendLimit(_OpenAIAction):
         except SourceError as exc:  # a 1-cent limit still stops the project: act anyway
             log.warning("month-to-date cost unreadable; limiting to 1 cent", error=str(exc))
             billed, basis = Decimal(0), "1 cent (month-to-date cost unreadable)"
-        cents = max(1, int((billed * 100).to_integral_value(ROUND_FLOOR)))
-        out: dict[str, Any] = {"billed_cents": cents, "basis": basis}
+        billed_cents = int((billed * 100).to_integral_value(ROUND_FLOOR))
+        cents = max(1, billed_cents)  # the API's minimum; 1 cent still stops the project
+        out: dict[str, Any] = {"billed_cents": billed_cents, "basis": basis}
         if current is not None and current.threshold_cents <= cents:
             # Already at or under what was spent: lowering further changes nothing, and a
             # limit is never raised by a kill.

@@ -1,5 +1,8 @@
-"""The ``openai`` provider: Admin API usage and costs; spend-limit, rate-limit, key and project
-actions."""
+"""The ``openai`` provider: usage (estimate) and costs (billed) sources, doctor, capabilities.
+
+OpenAI has no per-key disable, so the capability notes say plainly what a per-key budget can do
+(act on the key's project, or delete the key) rather than let an operator assume otherwise.
+"""
 
 from __future__ import annotations
 
