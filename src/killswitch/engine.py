@@ -152,9 +152,16 @@ class Engine:
                 self.metrics.polls.labels(provider_name, "success").inc()
                 self.metrics.last_success.labels(provider_name).set(now.timestamp())
                 for gname, series in result.gauges.items():
-                    merged = snap.gauges.setdefault(gname, {})
+                    # Each poll's gauge is the whole truth for this provider: replace, so series
+                    # labelled by day (drift) do not pile up forever.
+                    merged = {
+                        k: v
+                        for k, v in snap.gauges.get(gname, {}).items()
+                        if k[0] != ("provider", provider_name)
+                    }
                     for lbls, v in series.items():
                         merged[(("provider", provider_name), *lbls)] = v
+                    snap.gauges[gname] = merged
                 for ev in result.events:
                     self._source_event(provider_name, ev, now)
             else:
