@@ -85,6 +85,7 @@ class Engine:
         self.executor = Executor(config, store, providers, metrics, self.enqueue, identity)
         self._locks = {name: asyncio.Lock() for name in providers}
         self._warm: set[str] = set()
+        self._logged: set[str] = set()
         snap = metrics.snapshot
         for b in config.budgets:
             snap.providers[b.name] = b.provider
@@ -103,12 +104,24 @@ class Engine:
         return b.source or self.providers[b.provider].default_source
 
     def enqueue(self, event: Event) -> None:
+        """Queue for every notifier; log once per event (the log is the channel of last resort)."""
         now = self.clock()
+        fresh = False
         for n in self.notifiers:
-            self.store.enqueue(n.name, event.dedup_key, event.to_json(), now)
-        log.info(
-            "event", kind=event.kind, budget=event.budget, group=event.group, summary=event.summary
-        )
+            fresh |= self.store.enqueue(n.name, event.dedup_key, event.to_json(), now)
+        if not self.notifiers:
+            fresh = event.dedup_key not in self._logged
+            if len(self._logged) > 10_000:
+                self._logged.clear()
+            self._logged.add(event.dedup_key)
+        if fresh:
+            log.info(
+                "event",
+                kind=event.kind,
+                budget=event.budget,
+                group=event.group,
+                summary=event.summary,
+            )
 
     def _since(self, source: str, now: datetime) -> datetime:
         starts = [
