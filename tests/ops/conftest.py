@@ -22,7 +22,8 @@ SETUP_HINT = "run scripts/ops-setup.sh (as root) to install it"
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "ops: deployment artefacts (image, unit, chart, rules, dashboard) checked for real"
+        "markers",
+        "ops: deployment artefacts (image, unit, chart, rules, dashboard) checked for real",
     )
 
 

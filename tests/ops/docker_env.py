@@ -61,11 +61,15 @@ class Docker:
         if check and r.returncode != 0:
             out = r.stdout if isinstance(r.stdout, str) else r.stdout.decode(errors="replace")
             err = r.stderr if isinstance(r.stderr, str) else r.stderr.decode(errors="replace")
-            raise AssertionError(f"docker {' '.join(args[:3])}... failed ({r.returncode}):\n{out[-3000:]}\n{err[-3000:]}")
+            raise AssertionError(
+                f"docker {' '.join(args[:3])}... failed ({r.returncode}):\n{out[-3000:]}\n{err[-3000:]}"
+            )
         return r
 
     def image_label(self, image: str, label: str) -> str | None:
-        r = self.run("image", "inspect", "-f", f'{{{{index .Config.Labels "{label}"}}}}', image, check=False)
+        r = self.run(
+            "image", "inspect", "-f", f'{{{{index .Config.Labels "{label}"}}}}', image, check=False
+        )
         return r.stdout.strip() if r.returncode == 0 else None
 
 
@@ -120,7 +124,14 @@ def base_rootfs(debootstrap: str) -> Path:
     with tempfile.TemporaryDirectory(prefix="ks-rootfs-") as tmp:
         root = Path(tmp) / "rootfs"
         r = subprocess.run(
-            [debootstrap, "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", "bookworm", str(root), MIRROR],
+            [
+                debootstrap,
+                "--variant=minbase",
+                f"--include={','.join(BASE_PACKAGES)}",
+                "bookworm",
+                str(root),
+                MIRROR,
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -143,7 +154,14 @@ def ensure_base_image(d: Docker, debootstrap: str) -> str:
         return BASE_TAG
     tar = base_rootfs(debootstrap)
     with tar.open("rb") as f:
-        d.run("import", "--change", f"LABEL org.killswitch.base={BASE_KEY}", "-", BASE_TAG, input=f.read())
+        d.run(
+            "import",
+            "--change",
+            f"LABEL org.killswitch.base={BASE_KEY}",
+            "-",
+            BASE_TAG,
+            input=f.read(),
+        )
     return BASE_TAG
 
 
@@ -167,7 +185,16 @@ def build_wheelhouse() -> Path:
         return WHEELHOUSE
     for old in WHEELHOUSE.glob("killswitch-*.whl"):
         old.unlink()
-    pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "-w", str(WHEELHOUSE)]
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-w",
+        str(WHEELHOUSE),
+    ]
     project = f"{REPO}[{EXTRAS}]"
     offline = subprocess.run(
         [*pip, "--no-index", "--find-links", str(WHEELHOUSE), project],
@@ -183,7 +210,9 @@ def build_wheelhouse() -> Path:
             check=False,
         )
         if online.returncode != 0:
-            raise AssertionError(f"pip wheel failed:\n{online.stdout[-2000:]}\n{online.stderr[-3000:]}")
+            raise AssertionError(
+                f"pip wheel failed:\n{online.stdout[-2000:]}\n{online.stderr[-3000:]}"
+            )
     assert list(WHEELHOUSE.glob("killswitch-*.whl")), "no killswitch wheel built"
     stamp.write_text(digest)
     return WHEELHOUSE

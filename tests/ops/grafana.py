@@ -134,9 +134,7 @@ def typescript(dash: dict[str, Any]) -> str:
         assert p["type"] in PANEL_TYPES, f"panel {p['title']!r}: add {p['type']} to PANEL_TYPES"
         alias = p["type"].replace("-", "_")
         custom = f"{alias}.FieldConfig" if PANEL_TYPES[p["type"]][2] else "Record<string, unknown>"
-        lines.append(
-            f"export const p{i}: PanelOf<{alias}.Options, {custom}> = {json.dumps(p)};"
-        )
+        lines.append(f"export const p{i}: PanelOf<{alias}.Options, {custom}> = {json.dumps(p)};")
     return "\n".join(lines) + "\n"
 
 

@@ -68,7 +68,7 @@ class Managed:
     @classmethod
     def start(cls, name: str, argv: list[str], log: Path, **kw: Any) -> Managed:
         out = log.open("wb")
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, **kw)  # noqa: S603
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, **kw)
         out.close()
         return cls(name, proc, log)
 
@@ -139,7 +139,9 @@ class LiveStack:
         return list(data["result"])
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
-        data = self.api("query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}", step=str(step))
+        data = self.api(
+            "query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}", step=str(step)
+        )
         return list(data["result"])
 
     def value(self, expr: str) -> float | None:

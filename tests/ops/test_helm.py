@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.ops.conftest import node_tool, need, tool
+from tests.ops.conftest import need, node_tool, tool
 from tests.ops.live import REPO, RULES
 
 pytestmark = pytest.mark.ops
@@ -60,9 +60,7 @@ def test_lint_is_clean(helm: Any, values: dict[str, Any]) -> None:
     assert not report["errors"] and not problems, report
 
 
-@pytest.mark.parametrize(
-    "values", [{}, MONITORED, HA_VALUES], ids=["default", "monitored", "ha"]
-)
+@pytest.mark.parametrize("values", [{}, MONITORED, HA_VALUES], ids=["default", "monitored", "ha"])
 def test_rendered_manifests_validate_strictly(
     chart: Any, values: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -169,7 +167,10 @@ def test_ha_values_run_two_replicas_on_postgres(chart: Any) -> None:
     assert pod["affinity"]["podAntiAffinity"]
     (c,) = pod["containers"]
     assert c["envFrom"] == [{"secretRef": {"name": "killswitch"}}]
-    assert {"name": "KILLSWITCH_IDENTITY", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in c["env"]
+    assert {
+        "name": "KILLSWITCH_IDENTITY",
+        "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
+    } in c["env"]
     assert not [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
     cfg = yaml.safe_load(by_kind(docs, "ConfigMap")["data"]["config.yaml"])
     assert cfg["ha"]["enabled"] is True

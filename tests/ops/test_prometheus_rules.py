@@ -54,7 +54,7 @@ def test_promtool_unit_tests_pass() -> None:
 def test_required_alerts_exist_with_annotations() -> None:
     names = [a["alert"] for a in alerts()]
     assert len(names) == len(set(names)), "duplicate alert names"
-    assert REQUIRED <= set(names), REQUIRED - set(names)
+    assert set(names) >= REQUIRED, REQUIRED - set(names)
     for a in alerts():
         ann = a.get("annotations", {})
         assert {"summary", "description", "runbook_url"} <= set(ann), a["alert"]
@@ -68,7 +68,9 @@ def test_every_alert_has_a_firing_and_a_silent_unit_test() -> None:
     for a in alerts():
         mine = [c for c in cases if c["alertname"] == a["alert"]]
         assert any(c.get("exp_alerts") for c in mine), f"{a['alert']}: no test where it fires"
-        assert any(not c.get("exp_alerts") for c in mine), f"{a['alert']}: no test where it stays silent"
+        assert any(not c.get("exp_alerts") for c in mine), (
+            f"{a['alert']}: no test where it stays silent"
+        )
 
 
 def test_every_runbook_anchor_is_a_heading_in_operations_md() -> None:

@@ -66,7 +66,9 @@ def test_restore_after_window_reset_is_scraped(live: LiveStack) -> None:
 
 def test_notification_outcomes_are_counted(live: LiveStack) -> None:
     live.wait_for(
-        lambda: live.value('killswitch_notifications_total{notifier="oncall",result="success"} > 0'),
+        lambda: live.value(
+            'killswitch_notifications_total{notifier="oncall",result="success"} > 0'
+        ),
         "a delivered notification",
     )
     live.wait_for(
@@ -84,9 +86,7 @@ def test_no_rule_evaluation_errors(live: LiveStack) -> None:
     if bad:
         live.wait_for(
             lambda: all(
-                r.get("health") == "ok"
-                for g in live.api("rules")["groups"]
-                for r in g["rules"]
+                r.get("health") == "ok" for g in live.api("rules")["groups"] for r in g["rules"]
             ),
             f"all rules healthy (were: {bad})",
             timeout=30,

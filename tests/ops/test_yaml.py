@@ -39,7 +39,15 @@ FILES = [
 
 def test_shipped_yaml_is_lint_clean() -> None:
     r = subprocess.run(
-        [tool("yamllint", "pip install yamllint"), "--strict", "-f", "parsable", "-d", CONFIG, *FILES],
+        [
+            tool("yamllint", "pip install yamllint"),
+            "--strict",
+            "-f",
+            "parsable",
+            "-d",
+            CONFIG,
+            *FILES,
+        ],
         capture_output=True,
         text=True,
         check=False,
