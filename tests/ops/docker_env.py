@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.ops.conftest import need
 from tests.ops.live import REPO, Managed, wait_until
 
 CACHE = REPO / ".ci" / "cache"
@@ -99,12 +100,19 @@ def private_dockerd(dockerd: str, docker: str) -> Iterator[Docker]:
         )
         try:
             d = Docker(f"unix://{sock}", docker)
-            wait_until(
-                lambda: proc.alive() and d.run("version", check=False, timeout=10).returncode == 0,
-                timeout=60,
-                what="dockerd",
-                diag=proc.tail,
-            )
+            try:
+                wait_until(
+                    lambda: (
+                        proc.alive() and d.run("version", check=False, timeout=10).returncode == 0
+                    ),
+                    timeout=60,
+                    what="dockerd",
+                    diag=proc.tail,
+                )
+            except AssertionError as exc:
+                # installed but cannot run here (no privileges, no overlayfs...): an
+                # environment limit, reported like a missing tool
+                need("a dockerd that starts", False, str(exc))
             # containers a crashed earlier run left behind
             stale = d.run("ps", "-aq", "--filter", "label=killswitch-ops-test").stdout.split()
             if stale:
