@@ -120,7 +120,15 @@ def private_dockerd(dockerd: str, docker: str) -> Iterator[Docker]:
             yield d
         finally:
             proc.stop(timeout=20)
+            unmount_under(run_dir)  # dockerd leaves its netns bind mount behind
             shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def unmount_under(path: Path) -> None:
+    with open("/proc/mounts") as f:
+        points = [line.split()[1] for line in f if line.split()[1].startswith(f"{path}/")]
+    for point in sorted(points, reverse=True):
+        subprocess.run(["umount", point], check=False, capture_output=True)
 
 
 def base_rootfs(debootstrap: str) -> Path:
@@ -245,4 +253,9 @@ def build_image(d: Docker, base: str, tag: str) -> float:
         ".",
         timeout=900,
     )
-    return time.monotonic() - t0
+    seconds = time.monotonic() - t0
+    # the previous build's image and its intermediate layers are dangling now: drop them so
+    # the cached data root does not grow with every run
+    d.run("image", "prune", "--force", "--filter", "label=killswitch-ops-test=1", check=False)
+    d.run("image", "prune", "--force", check=False)
+    return seconds
