@@ -235,10 +235,11 @@ def build_wheelhouse() -> Path:
 
 
 def build_image(d: Docker, base: str, tag: str) -> float:
-    """docker build (legacy builder, no network); returns the build time in seconds."""
-    t0 = time.monotonic()
-    d.run(
-        "build",
+    """docker build (legacy builder, no network); returns the build time in seconds.
+
+    The build stage is tagged too (``<tag>-build``): the legacy builder leaves it dangling
+    otherwise, and pruning dangling images would then throw away its cached pip-install layer."""
+    args = [
         "--network=none",
         "--build-arg",
         f"BASE_IMAGE={base}",
@@ -248,14 +249,11 @@ def build_image(d: Docker, base: str, tag: str) -> float:
         f"EXTRAS={EXTRAS}",
         "--label",
         "killswitch-ops-test=1",
-        "-t",
-        tag,
-        ".",
-        timeout=900,
-    )
+    ]
+    t0 = time.monotonic()
+    d.run("build", *args, "--target", "build", "-t", f"{tag}-build", ".", timeout=900)
+    d.run("build", *args, "-t", tag, ".", timeout=900)
     seconds = time.monotonic() - t0
-    # the previous build's image and its intermediate layers are dangling now: drop them so
-    # the cached data root does not grow with every run
-    d.run("image", "prune", "--force", "--filter", "label=killswitch-ops-test=1", check=False)
+    # earlier builds' images are dangling now: drop them so the cached data root stays small
     d.run("image", "prune", "--force", check=False)
     return seconds
