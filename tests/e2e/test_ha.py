@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import postgres_schema
 
 from killswitch.testing import DaemonProcess
 
@@ -17,21 +18,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    url = os.environ.get("KILLSWITCH_TEST_POSTGRES_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("KILLSWITCH_TEST_POSTGRES_URL is not set in CI")
-        pytest.skip("needs KILLSWITCH_TEST_POSTGRES_URL")
-    from sqlalchemy import create_engine, text
-
-    schema = f"ks_ha_{os.getpid()}"
-    eng = create_engine(url)
-    with eng.begin() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-    with eng.begin() as c:
-        c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    eng.dispose()
+    with postgres_schema(f"ks_ha_{os.getpid()}") as url:
+        yield url
 
 
 def cfg(pg: str, world: Path) -> dict[str, Any]:
