@@ -70,109 +70,64 @@ def check_config(config: ConfigOpt) -> None:
 
 
 @app.command()
-def plan(config: ConfigOpt, json_out: JsonOpt = False) -> None:
-    """Poll once and show what would be done and why. Changes nothing."""
-    from killswitch.core.evaluate import evaluate
-    from killswitch.engine import rule_for
-    from killswitch.model import DecisionKind
+def plan(
+    config: ConfigOpt,
+    json_out: JsonOpt = False,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="overall deadline for reading every source, seconds")
+    ] = 30.0,
+) -> None:
+    """Poll once and show what the daemon would do now, and why. Changes nothing.
+
+    Exit 0 when every source was read, 1 when any could not be (each is listed with the reason).
+    """
+    from killswitch import views
 
     rt = _runtime(config)
-    eng = rt.engine
 
-    async def go() -> list[dict[str, Any]]:
-        out = []
-        now = eng.clock()
-        for pname in rt.providers:
-            polls = await eng.poll(pname, now)
-            for b in eng.budgets_of(pname):
-                src = eng.source_of(b)
-                result = polls.get(src)
-                obs = eng.ledger.observations(src) + list(result.observations if result else [])
-                ev = evaluate(
-                    rule_for(b),
-                    obs,
-                    rt.store.states(b.name),
-                    now,
-                    coverage=rt.store.coverage(src) + list(result.coverage if result else []),
-                )
-                for s in ev.statuses:
-                    out.append(
-                        {
-                            "budget": b.name,
-                            "group": s.group,
-                            "state": s.state.value,
-                            "spend": str(s.spend.amount) if s.spend else None,
-                            "limit": str(s.limit.amount),
-                            "currency": s.limit.currency,
-                            "window": f"{s.window.start.isoformat()} .. {s.window.end.isoformat()}",
-                            "source_error": result.error if result else None,
-                            "decisions": [],
-                        }
-                    )
-                for d in ev.decisions:
-                    row = next(r for r in out if r["budget"] == b.name and r["group"] == d.group)
-                    item: dict[str, Any] = {"decision": d.kind.value, "reason": d.reason}
-                    if d.kind is DecisionKind.KILL:
-                        p = eng.executor.plan_kill(d)
-                        item["dry_run"] = p.dry_run
-                        item["would_touch"] = [o.description for o in p.ops]
-                        item["protected"] = p.protected
-                    elif d.kind is DecisionKind.RESTORE:
-                        item["would_undo"] = [
-                            f"{k.action} on {k.target}"
-                            for k in eng.executor.open_kills(b.name, d.group)
-                        ]
-                    row["decisions"].append(item)
-        await rt.aclose()
-        return out
+    async def go() -> dict[str, Any]:
+        try:
+            reports, reads = await views.preview_all(rt.engine, timeout)
+            rows = views.plan_rows(rt.engine, reports)
+        finally:
+            await rt.aclose()
+        ok = all(r.error is None for r in reads)
+        return {"ok": ok, "sources": [r.to_json() for r in reads], "budgets": rows}
 
-    rows = asyncio.run(go())
+    report = asyncio.run(go())
     if json_out:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    for r in rows:
-        typer.echo(
-            f"{r['budget']} [{r['group']}] {r['state']}: {r['spend'] or '?'} / "
-            f"{r['limit']} {r['currency']} ({r['window']})"
-        )
-        if r["source_error"]:
-            typer.echo(f"    source error: {r['source_error']}")
-        for d in r["decisions"]:
-            typer.echo(f"  -> {d['decision'].upper()}: {d['reason']}")
-            for t in d.get("would_touch", []):
-                typer.echo(f"       would {'(dry-run) ' if d.get('dry_run') else ''}run: {t}")
-            for t in d.get("protected", []):
-                typer.echo(f"       protected, skipped: {t}")
-            for t in d.get("would_undo", []):
-                typer.echo(f"       would undo: {t}")
-    if not any(r["decisions"] for r in rows):
-        typer.echo("nothing to do")
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        typer.echo("\n".join(views.render_plan(report)))
+    if not report["ok"]:
+        failed = [f"{s['provider']}/{s['source']}" for s in report["sources"] if not s["ok"]]
+        typer.echo(f"plan: could not read {', '.join(failed)}; see above", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()
 def status(config: ConfigOpt, json_out: JsonOpt = False) -> None:
-    """Every budget group: spend, limit, ratio, window, state (as of the daemon's last cycle)."""
+    """Every budget group: spend, limit, ratio, window and when it resets, state (as of the
+    daemon's last cycle). Exit 1 when that data is stale or there is none yet."""
+    from killswitch import views
+    from killswitch.daemon import system_clock
     from killswitch.state import Store
 
     cfg = _load(config)
-    rows = Store(cfg.base.state).statuses()
+    store = Store(cfg.base.state)
+    now = system_clock()
+    sources = views.source_freshness(cfg, store.source_statuses(), now)
+    rows = views.status_rows(cfg, store.statuses(), sources, now)
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
-        return
+    elif rows or sources:
+        typer.echo("\n".join(views.render_status(rows, sources)))
     if not rows:
-        typer.echo("no status yet: the daemon has not completed a cycle on this state")
-        return
-    typer.echo(
-        f"{'BUDGET':24} {'TARGET':24} {'STATE':10} {'SPEND':>12} {'LIMIT':>10} {'RATIO':>7}  WINDOW"
-    )
-    for r in rows:
-        ratio = f"{float(r['ratio']) * 100:.1f}%" if r["ratio"] is not None else "-"
-        spend = f"{float(r['spend']):.2f}" if r["spend"] is not None else "?"
-        typer.echo(
-            f"{r['budget'][:24]:24} {r['group'][:24]:24} {r['state']:10} {spend:>12} "
-            f"{float(r['limit']):>10.2f} {ratio:>7}  {r['window']} from "
-            f"{r['window_start']}"
-        )
+        typer.echo("no status yet: the daemon has not completed a cycle on this state", err=True)
+        raise typer.Exit(1)
+    if any(r["stale"] for r in rows) or any(s.stale for s in sources):
+        typer.echo("status: the data is stale (marked STALE above)", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -227,6 +182,7 @@ def _manual_decision(rt: Any, budget_name: str, target: str | None, kind: Any) -
         f"manual {kind.value} from the CLI",
         members=(target,) if target else (),
         dims=dims,
+        policy=rt.engine.policies[b.name],
     )
 
 
@@ -248,7 +204,11 @@ def kill(
     d = _manual_decision(rt, budget, target, DecisionKind.KILL)
 
     async def go() -> None:
-        await rt.engine.executor.run_kills([d], rt.engine.clock(), manual=True, only_target=target)
+        kills = rt.engine.executor.run_kills(
+            [d], rt.engine.clock(), manual=True, only_target=target
+        )
+        async for acted in kills:
+            rt.engine.emit(acted)
         await rt.engine.drain_outbox()
         await rt.aclose()
 
@@ -280,7 +240,9 @@ def restore(
             from dataclasses import replace
 
             d = replace(d, group=group)
-            ok &= await ex.run_restore(d, rt.engine.clock(), manual=True, only_target=target)
+            acted = await ex.run_restore(d, rt.engine.clock(), manual=True, only_target=target)
+            rt.engine.emit(acted)
+            ok &= acted.ok
         await rt.engine.drain_outbox()
         await rt.aclose()
         return ok

@@ -31,8 +31,8 @@ from pydantic import (
 from killswitch.core.scope import Scope
 from killswitch.core.windows import WindowSpec
 from killswitch.errors import ConfigError
-from killswitch.model import Money
-from killswitch.plugins import ActionParams, ProviderConfig, Registry, registry
+from killswitch.model import Money, ResolvedAction
+from killswitch.plugins import ProviderConfig, Registry, registry
 from killswitch.pricing import ModelPrice
 from killswitch.secrets import resolve_tree
 
@@ -208,13 +208,6 @@ class BaseConfig(Strict):
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("use host:port, e.g. 127.0.0.1:9464 or 0.0.0.0:9464")
         return v
-
-
-@dataclass(frozen=True)
-class ResolvedAction:
-    name: str
-    params: ActionParams
-    irreversible: bool
 
 
 @dataclass(frozen=True)

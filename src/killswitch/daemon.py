@@ -170,7 +170,7 @@ class Daemon:
         self.rt.metrics.leader.labels(self.rt.engine.identity).set(1 if self.leader else 0)
         if self.leader and not was:
             log.warning("acquired leader lease: this replica acts now")
-            await self._guarded("resume", self.rt.engine.executor.resume(now))
+            await self._guarded("resume", self.rt.engine.resume(now))
             for name in self.rt.providers:
                 asyncio.get_running_loop().create_task(self.provider_cycle(name))
         elif was and not self.leader:
@@ -192,7 +192,7 @@ class Daemon:
             if rt.config.base.ha.enabled:
                 await self.lease_cycle()
             elif self.leader:
-                replayed = await rt.engine.executor.resume(rt.engine.clock())
+                replayed = await rt.engine.resume(rt.engine.clock())
                 if replayed:
                     log.warning("replayed unfinished journal entries", count=replayed)
             if once:

@@ -9,20 +9,31 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import structlog
 
+from killswitch.act import Acted, Executor, KillMode, resolve
+from killswitch.act.announce import notice
+from killswitch.act.plan import notice_kind
 from killswitch.config import BudgetConfig, Config
 from killswitch.core.evaluate import BudgetRule, Evaluation, evaluate
 from killswitch.core.ledger import Ledger
-from killswitch.executor import Executor
 from killswitch.metrics import Metrics, SourceHealth
-from killswitch.model import Decision, DecisionKind, GroupStatus, PollResult, SourceEvent
+from killswitch.model import (
+    BudgetPolicy,
+    BudgetState,
+    Coverage,
+    Decision,
+    DecisionKind,
+    GroupStatus,
+    PollResult,
+    SourceEvent,
+)
 from killswitch.notifiers import Notifier
 from killswitch.notifiers.events import Event
-from killswitch.plugins import Provider
+from killswitch.plugins import Provider, Source
 from killswitch.secrets import redact
 from killswitch.state import Store
 
@@ -33,7 +44,8 @@ OUTBOX_MAX_BACKOFF = 300.0
 OUTBOX_GIVE_UP_AFTER = timedelta(days=7)
 
 
-def rule_for(b: BudgetConfig) -> BudgetRule:
+def rule_for(b: BudgetConfig, policy: BudgetPolicy | None = None) -> BudgetRule:
+    """The core's view of a budget; ``policy`` rides along on every decision it produces."""
     return BudgetRule(
         name=b.name,
         scope=b.scope_spec,
@@ -44,6 +56,7 @@ def rule_for(b: BudgetConfig) -> BudgetRule:
         enforce=b.mode == "enforce" and bool(b.actions),
         restore_on_reset=b.restore == "on_reset",
         fail_closed=b.fail_closed,
+        policy=policy,
     )
 
 
@@ -82,10 +95,21 @@ class Engine:
         self.clock = clock
         self.identity = identity
         self.ledger = Ledger()
-        self.executor = Executor(config, store, providers, metrics, self.enqueue, identity)
+        self.policies = resolve(config)
+        self.rules = {b.name: rule_for(b, self.policies[b.name]) for b in config.budgets}
+        self.executor = Executor(
+            store,
+            providers,
+            metrics,
+            self.policies,
+            identity=identity,
+            max_actions_per_cycle=config.base.max_actions_per_cycle,
+        )
         self._locks = {name: asyncio.Lock() for name in providers}
         self._warm: set[str] = set()
         self._logged: set[str] = set()
+        # coverage of polls recorded with persist=False (plan): the store never saw it
+        self._unsaved_coverage: dict[str, list[Coverage]] = {}
         snap = metrics.snapshot
         for b in config.budgets:
             snap.providers[b.name] = b.provider
@@ -102,6 +126,12 @@ class Engine:
 
     def source_of(self, b: BudgetConfig) -> str:
         return b.source or self.providers[b.provider].default_source
+
+    def wanted_sources(self, provider_name: str) -> list[str]:
+        """The sources a poll of this provider reads: those its budgets use, else its default."""
+        provider = self.providers[provider_name]
+        wanted = {self.source_of(b) for b in self.budgets_of(provider_name)}
+        return sorted(wanted or {provider.default_source})
 
     def enqueue(self, event: Event) -> None:
         """Queue for every notifier; log once per event (the log is the channel of last resort)."""
@@ -123,6 +153,11 @@ class Engine:
                 summary=event.summary,
             )
 
+    def emit(self, acted: Acted) -> None:
+        """Queue the events the executor returned for one unit of work."""
+        for event in acted.events:
+            self.enqueue(event)
+
     def _since(self, source: str, now: datetime) -> datetime:
         starts = [
             b.window_spec.at(now).start
@@ -132,51 +167,51 @@ class Engine:
         return min(starts) if starts else now - timedelta(days=1)
 
     # ---- the cycle -----------------------------------------------------------------------
-    async def poll(self, provider_name: str, now: datetime) -> dict[str, PollResult]:
-        provider = self.providers[provider_name]
-        sources = provider.sources()
-        wanted = {self.source_of(b) for b in self.budgets_of(provider_name)} or {
-            provider.default_source
-        }
+    async def poll(
+        self, provider_name: str, now: datetime, *, deadline: float | None = None
+    ) -> dict[str, PollResult]:
+        """Poll every source the provider's budgets use; ``deadline`` is a loop.time() bound."""
+        sources = self.providers[provider_name].sources()
         out = {}
-        for name in sorted(wanted):
-            src = sources[name]
+        for name in self.wanted_sources(provider_name):
             since = self._since(name, now)
             if name not in self._warm:  # first poll since start: reload the window from state
                 self.ledger.add(self.store.load_observations(name, since))
                 self._warm.add(name)
             t0 = time.perf_counter()
-            try:
-                result = await asyncio.wait_for(src.poll(now, since), POLL_TIMEOUT)
-            except Exception as exc:  # a source bug or timeout is an error poll, not a crash
-                result = PollResult(name, error=redact(f"{type(exc).__name__}: {exc}"))
-                log.exception("source raised", provider=provider_name, source=name)
+            out[name] = await self._poll_one(provider_name, sources[name], now, since, deadline)
             self.metrics.poll_duration.labels(provider_name).observe(time.perf_counter() - t0)
-            out[name] = result
         return out
 
-    def record(self, provider_name: str, results: Mapping[str, PollResult], now: datetime) -> None:
-        provider = self.providers[provider_name]
-        snap = self.metrics.snapshot
+    async def _poll_one(
+        self, provider: str, src: Source, now: datetime, since: datetime, deadline: float | None
+    ) -> PollResult:
+        timeout = POLL_TIMEOUT
+        if deadline is not None:
+            timeout = min(timeout, deadline - asyncio.get_running_loop().time())
+        if timeout <= 0:
+            return PollResult(src.name, error="not polled: the deadline had passed")
+        try:
+            return await asyncio.wait_for(src.poll(now, since), timeout)
+        except TimeoutError:
+            return PollResult(src.name, error=f"no answer within {timeout:.0f}s (timed out)")
+        except Exception as exc:  # a source bug is an error poll, not a crash
+            log.exception("source raised", provider=provider, source=src.name)
+            return PollResult(src.name, error=redact(f"{type(exc).__name__}: {exc}"))
+
+    def record(
+        self,
+        provider_name: str,
+        results: Mapping[str, PollResult],
+        now: datetime,
+        *,
+        persist: bool = True,
+    ) -> None:
+        """Take polls into the ledger and source health; with ``persist`` also into the store
+        and the outbox (``plan`` records with ``persist=False``: it changes nothing)."""
         for name, result in results.items():
             if result.ok:
-                self.ledger.add(result.observations)
-                self.store.record_observations(result.observations)
-                self.metrics.polls.labels(provider_name, "success").inc()
-                self.metrics.last_success.labels(provider_name).set(now.timestamp())
-                for gname, series in result.gauges.items():
-                    # Each poll's gauge is the whole truth for this provider: replace, so series
-                    # labelled by day (drift) do not pile up forever.
-                    merged = {
-                        k: v
-                        for k, v in snap.gauges.get(gname, {}).items()
-                        if k[0] != ("provider", provider_name)
-                    }
-                    for lbls, v in series.items():
-                        merged[(("provider", provider_name), *lbls)] = v
-                    snap.gauges[gname] = merged
-                for ev in result.events:
-                    self._source_event(provider_name, ev, now)
+                self._take(provider_name, result, now, persist)
             else:
                 self.metrics.polls.labels(provider_name, "error").inc()
                 log.error(
@@ -185,48 +220,77 @@ class Engine:
                     source=name,
                     error=result.error,
                 )
-            self.store.record_source(
-                provider_name, name, now, result.error, result.data_as_of, result.coverage
-            )
-            h = snap.sources.setdefault((provider_name, name), SourceHealth(provider_name, name))
-            h.last_attempt = now
-            h.error = result.error
-            if result.ok:
-                h.last_success = now
-                h.data_as_of = result.data_as_of or now
-            h.stale = (
-                (not result.ok)
-                or h.last_success is None
-                or (now - h.last_success > provider.config.stale_threshold)
-            )
-            # One announcement per outage: keyed by when it started, cleared on recovery.
-            if h.stale and h.stale_since is None:
-                h.stale_since = now
-                self.enqueue(
-                    Event(
-                        "source_stale",
-                        f"source_stale:{provider_name}:{name}:{now.isoformat()}",
-                        f"{provider_name}/{name} could not be read ({result.error or 'data too old'});"
-                        " budgets on it are evaluated on the last good data and no new spend is seen",
-                        now.isoformat(),
-                        provider=provider_name,
-                    )
+            if persist:
+                self.store.record_source(
+                    provider_name, name, now, result.error, result.data_as_of, result.coverage
                 )
-            elif not h.stale and h.stale_since is not None:
-                self.enqueue(
-                    Event(
-                        "source_recovered",
-                        f"source_recovered:{provider_name}:{name}:{h.stale_since.isoformat()}",
-                        f"{provider_name}/{name} is read again (stale since "
-                        f"{h.stale_since.isoformat()})",
-                        now.isoformat(),
-                        provider=provider_name,
-                    )
+            else:
+                self._unsaved_coverage.setdefault(name, []).extend(result.coverage)
+            for event in self._health(provider_name, name, result, now):
+                if persist:
+                    self.enqueue(event)
+            self.ledger.prune(name, self._since(name, now) - timedelta(hours=1))
+        self.metrics.snapshot.now = now
+
+    def _take(self, provider_name: str, result: PollResult, now: datetime, persist: bool) -> None:
+        """A successful poll: observations, counters, per-source gauges and events."""
+        self.ledger.add(result.observations)
+        self.metrics.polls.labels(provider_name, "success").inc()
+        self.metrics.last_success.labels(provider_name).set(now.timestamp())
+        gauges = self.metrics.snapshot.gauges
+        for gname, series in result.gauges.items():
+            # Each poll's gauge is the whole truth for this provider: replace, so series
+            # labelled by day (drift) do not pile up forever.
+            merged = {
+                k: v
+                for k, v in gauges.get(gname, {}).items()
+                if k[0] != ("provider", provider_name)
+            }
+            for lbls, v in series.items():
+                merged[(("provider", provider_name), *lbls)] = v
+            gauges[gname] = merged
+        if persist:
+            self.store.record_observations(result.observations)
+            for ev in result.events:
+                self._source_event(provider_name, ev, now)
+
+    def _health(
+        self, provider_name: str, name: str, result: PollResult, now: datetime
+    ) -> list[Event]:
+        """Update the source's health; one announcement per outage, keyed by when it started."""
+        snap = self.metrics.snapshot
+        h = snap.sources.setdefault((provider_name, name), SourceHealth(provider_name, name))
+        h.last_attempt = now
+        h.error = result.error
+        if result.ok:
+            h.last_success = now
+            h.data_as_of = result.data_as_of or now
+        threshold = self.providers[provider_name].config.stale_threshold
+        h.stale = (not result.ok) or h.last_success is None or (now - h.last_success > threshold)
+        if h.stale and h.stale_since is None:
+            h.stale_since = now
+            return [
+                Event(
+                    "source_stale",
+                    f"source_stale:{provider_name}:{name}:{now.isoformat()}",
+                    f"{provider_name}/{name} could not be read ({result.error or 'data too old'});"
+                    " budgets on it are evaluated on the last good data and no new spend is seen",
+                    now.isoformat(),
+                    provider=provider_name,
                 )
-                h.stale_since = None
-            cutoff = self._since(name, now) - timedelta(hours=1)
-            self.ledger.prune(name, cutoff)
-        snap.now = now
+            ]
+        if not h.stale and h.stale_since is not None:
+            since, h.stale_since = h.stale_since, None
+            return [
+                Event(
+                    "source_recovered",
+                    f"source_recovered:{provider_name}:{name}:{since.isoformat()}",
+                    f"{provider_name}/{name} is read again (stale since {since.isoformat()})",
+                    now.isoformat(),
+                    provider=provider_name,
+                )
+            ]
+        return []
 
     def _source_event(self, provider: str, ev: SourceEvent, now: datetime) -> None:
         self.enqueue(
@@ -241,25 +305,27 @@ class Engine:
         )
 
     def evaluate(self, provider_name: str, now: datetime) -> dict[str, Evaluation]:
+        """The pure core on every budget of the provider, with each source's staleness."""
         out = {}
-        snap = self.metrics.snapshot
+        sources = self.metrics.snapshot.sources
         for b in self.budgets_of(provider_name):
             src = self.source_of(b)
-            h = snap.sources.get((provider_name, src))
-            ev = evaluate(
-                rule_for(b),
+            h = sources.get((provider_name, src))
+            out[b.name] = evaluate(
+                self.rules[b.name],
                 self.ledger.observations(src),
                 self.store.states(b.name),
                 now,
-                coverage=self.store.coverage(src),
+                coverage=self.store.coverage(src) + self._unsaved_coverage.get(src, []),
                 stale=bool(h and h.stale),
             )
-            out[b.name] = ev
         return out
 
     async def act(self, evaluations: Mapping[str, Evaluation], now: datetime) -> None:
-        # Kills that failed in an earlier cycle are retried first, once per cycle.
-        await self.executor.retry_failed_kills(now)
+        """Retry failed kills, announce notices, restore, then kill (all of one cycle at once,
+        so the blast-radius rail sees them together)."""
+        async for acted in self.executor.retry_failed_kills(now):
+            self.emit(acted)
         kills: list[Decision] = []
         for name, ev in evaluations.items():
             self.store.save_states(name, ev.states, now)
@@ -267,57 +333,44 @@ class Engine:
                 if d.kind is DecisionKind.KILL:
                     kills.append(d)
                 elif d.kind is DecisionKind.RESTORE:
-                    await self.executor.run_restore(d, now)
-                else:
-                    self.enqueue(
-                        self.executor._event(
-                            {
-                                DecisionKind.WARN: "warning",
-                                DecisionKind.BREACH_ALERT: "breach",
-                                DecisionKind.INCOMPLETE: "incomplete",
-                            }[d.kind],
-                            d,
-                            now,
-                            d.reason,
-                            key=f"{d.kind.value}:{d.budget}:{d.group}:{d.window.key}:{d.threshold}"
-                            if d.kind is not DecisionKind.INCOMPLETE
-                            else f"incomplete:{d.budget}:{d.group}:{now.isoformat()}",
-                        )
-                    )
+                    self.emit(await self.executor.run_restore(d, now))
+                elif notice_kind(d) is not None:
+                    self.enqueue(notice(d, now))
         if kills:
-            await self.executor.run_kills(kills, now)
+            async for acted in self.executor.run_kills(kills, now):
+                self.emit(acted)
+
+    async def resume(self, now: datetime) -> int:
+        """Replay what a crash left pending; returns how many journal rows were replayed."""
+        replayed = 0
+        async for acted in self.executor.resume(now):
+            self.emit(acted)
+            replayed += 1
+        return replayed
+
+    def settled(self, name: str, ev: Evaluation) -> list[GroupStatus]:
+        """The evaluation's statuses as the journal has them: killed, failing, protected."""
+        states = self.store.states(name)
+        fixed = []
+        for s in ev.statuses:
+            st = states.get(s.group)
+            if st is not None and st.killed and st.kill_mode == KillMode.PROTECTED:
+                s = replace(s, state=BudgetState.BREACHED)  # announced, deliberately untouched
+            elif st is not None and st.killed:
+                failing = bool(self.executor.journal.failed_kills(name, s.group))
+                s = replace(s, state=BudgetState.ERROR if failing else BudgetState.KILLED)
+            elif s.state is BudgetState.KILLED:
+                s = replace(s, state=BudgetState.OK)
+            fixed.append(s)
+        return fixed
 
     def publish(self, evaluations: Mapping[str, Evaluation], now: datetime) -> None:
         statuses: list[GroupStatus] = []
         snap = self.metrics.snapshot
         for name, ev in evaluations.items():
             # Re-read state: the executor may have killed or restored during this cycle.
-            states = self.store.states(name)
-            fixed = []
-            for s in ev.statuses:
-                st = states.get(s.group)
-                failing = (
-                    bool(
-                        self.store.journal_rows(
-                            budget=name, group=s.group, op="kill", status=["failed"]
-                        )
-                    )
-                    if st and st.killed
-                    else False
-                )
-                from dataclasses import replace as _r
-
-                from killswitch.model import BudgetState
-
-                if st is not None and st.killed and st.kill_mode == "protected":
-                    s = _r(s, state=BudgetState.BREACHED)  # announced, deliberately untouched
-                elif st is not None and st.killed:
-                    s = _r(s, state=BudgetState.ERROR if failing else BudgetState.KILLED)
-                elif s.state is BudgetState.KILLED:
-                    s = _r(s, state=BudgetState.OK)
-                fixed.append(s)
-            snap.statuses[name] = fixed
-            statuses += fixed
+            snap.statuses[name] = self.settled(name, ev)
+            statuses += snap.statuses[name]
         self.store.save_statuses(statuses, now)
 
     async def cycle(self, provider_name: str, *, act: bool = True) -> CycleReport:
@@ -330,6 +383,16 @@ class Engine:
             if act:
                 await self.act(report.evaluations, now)
             self.publish(report.evaluations, now)
+            return report
+
+    async def preview(self, provider_name: str, *, deadline: float | None = None) -> CycleReport:
+        """What :meth:`cycle` would decide now, changing nothing (``killswitch plan``)."""
+        async with self._locks[provider_name]:
+            now = self.clock()
+            report = CycleReport(provider_name)
+            report.polls = await self.poll(provider_name, now, deadline=deadline)
+            self.record(provider_name, report.polls, now, persist=False)
+            report.evaluations = self.evaluate(provider_name, now)
             return report
 
     # ---- outbox --------------------------------------------------------------------------

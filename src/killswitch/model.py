@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 ZERO = Decimal(0)
 
@@ -200,8 +200,55 @@ class Window:
         return self.start.isoformat()
 
 
+class WindowRule(Protocol):
+    """What acting on a budget needs from its window definition (``core.windows.WindowSpec``)."""
+
+    def at(self, now: datetime) -> Window: ...
+
+
+class RestoreMode(str, enum.Enum):
+    ON_RESET = "on_reset"  # undo the journaled kills once the window has moved on
+    MANUAL = "manual"  # only ``killswitch restore`` undoes them
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedAction:
+    """A configured action: its registry name, its validated parameters, its reversibility.
+
+    ``params`` is the plugin's own ``ActionParams`` model; below the plugin layer it is opaque,
+    which is why it is typed ``Any`` here (the model must not import the plugin contract).
+    """
+
+    name: str
+    params: Any
+    irreversible: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetPolicy:
+    """Everything acting on one budget needs, resolved once from config (global + budget rails).
+
+    A :class:`Decision` carries it, so the executor never goes back to the config: ``protect`` is
+    the global list joined with the budget's, ``dry_run`` the global flag or the budget's.
+    """
+
+    name: str
+    provider: str
+    limit: Money
+    window: WindowRule
+    actions: tuple[ResolvedAction, ...] = ()
+    protect: frozenset[str] = frozenset()
+    dry_run: bool = False
+    alert_only: bool = False
+    restore: RestoreMode = RestoreMode.ON_RESET
+    scope_each: str | None = None  # the ``{each: <dim>}`` of the scope, if any
+    config_path: str | None = None  # for the ``killswitch restore -c ...`` hint in events
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """What the core decided for one budget group; ``policy`` says how to act on it."""
+
     kind: DecisionKind
     budget: str
     group: str
@@ -212,6 +259,7 @@ class Decision:
     threshold: Decimal | None = None
     members: tuple[str, ...] = ()  # the finest-grain targets the group's spend came from
     dims: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    policy: BudgetPolicy = field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +290,8 @@ class TargetState:
     window_start: datetime | None = None
     warned: frozenset[str] = frozenset()
     killed: bool = False
-    kill_mode: str = ""  # enforce | dry_run
+    # "" (not killed) | enforce | dry_run | protected: see ``killswitch.act.journal.KillMode``
+    kill_mode: str = ""
     killed_window_start: datetime | None = None
     breach_alerted_window: datetime | None = None
     incomplete_alerted: bool = False

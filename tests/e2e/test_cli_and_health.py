@@ -122,7 +122,7 @@ def test_plan_names_targets_and_reasons_and_hides_secrets(tmp_path: Path) -> Non
             env=env,
             timeout=60,
         )
-        rows = json.loads(js.stdout)
+        rows = json.loads(js.stdout)["budgets"]
         (kill,) = [
             d
             for r in rows

@@ -11,6 +11,7 @@ import pytest
 
 from killswitch import config as cfgmod
 from killswitch import daemon
+from killswitch.act.plan import plan_kill
 from killswitch.testing import FakeClock
 
 
@@ -87,15 +88,17 @@ async def test_crash_between_intent_and_outcome_replays_exactly_once(tmp_path: P
     clock.advance(minutes=20)
     # Simulate the crash: journal the intent and mark killed, never call the provider.
     from killswitch.core.evaluate import evaluate
-    from killswitch.engine import rule_for
 
     await rt.engine.poll("sim", clock.now)
     rt.engine.record("sim", await rt.engine.poll("sim", clock.now), clock.now)
     ev = evaluate(
-        rule_for(rt.config.budgets[0]), rt.engine.ledger.observations("simulated"), {}, clock.now
+        rt.engine.rules[rt.config.budgets[0].name],
+        rt.engine.ledger.observations("simulated"),
+        {},
+        clock.now,
     )
     (d,) = [d for d in ev.decisions if d.kind.value == "kill"]
-    plan = rt.engine.executor.plan_kill(d)
+    plan = plan_kill(d)
     with rt.store.tx() as conn:
         rt.store.journal_add(
             conn,
@@ -131,7 +134,7 @@ async def test_crash_between_intent_and_outcome_replays_exactly_once(tmp_path: P
     assert plan.ops and journal(rt) == [("kill", "fast", "pending")]
     # "Restart": a fresh runtime on the same state resumes the pending intent once.
     rt2 = make(tmp_path, clock)
-    assert await rt2.engine.executor.resume(clock.now) == 1
+    assert await rt2.engine.resume(clock.now) == 1
     await rt2.engine.cycle("sim")
     await rt2.engine.cycle("sim")
     assert journal(rt2) == [("kill", "fast", "done")]

@@ -18,6 +18,7 @@ from killswitch.core.scope import Scope
 from killswitch.core.spend import group_spend
 from killswitch.core.windows import WindowSpec
 from killswitch.model import (
+    BudgetPolicy,
     BudgetState,
     Coverage,
     Decision,
@@ -43,6 +44,14 @@ class BudgetRule:
     enforce: bool = True
     restore_on_reset: bool = True
     fail_closed: bool = False
+    # how to act on this budget's decisions; carried by each Decision, opaque to the core
+    policy: BudgetPolicy | None = None
+
+    def acting(self) -> BudgetPolicy:
+        """The policy decisions carry; a bare one (no actions, no provider) when none is set."""
+        if self.policy is not None:
+            return self.policy
+        return BudgetPolicy(self.name, "", self.limit, self.window, alert_only=not self.enforce)
 
 
 @dataclass(slots=True)
@@ -78,6 +87,7 @@ def evaluate(
         | {g for g, st in prior.items() if st.killed}
     )
     kill_line = rule.limit.amount * rule.kill_at
+    policy = rule.acting()
     out = Evaluation()
     for g in sorted(groups):
         st = prior.get(g, TargetState())
@@ -105,6 +115,7 @@ def evaluate(
                     threshold,
                     tuple(gs.members),
                     {k: tuple(sorted(v)) for k, v in gs.dims.items()},
+                    policy=policy,
                 )
             )
 

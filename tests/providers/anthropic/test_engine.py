@@ -111,7 +111,7 @@ async def test_workbench_over_its_cap_fails_loudly(tmp_path: Path) -> None:
     )
     rt = runtime(tmp_path, clock, fake)
     events: list[Any] = []
-    rt.engine.executor.notify = events.append
+    rt.engine.enqueue = events.append
     await rt.engine.cycle("anthropic")
     assert rt.store.journal_rows() == [] and fake.posts == []
     (failed,) = [e for e in events if e.kind == "kill_failed"]
