@@ -29,7 +29,7 @@ WORKDIR /src
 COPY . /src
 RUN set -eu; \
     python3 -m venv /opt/killswitch; \
-    spec="killswitch${EXTRAS:+[$EXTRAS]}"; \
+    spec="killswitch-daemon${EXTRAS:+[$EXTRAS]}"; \
     if [ -n "$WHEELHOUSE" ]; then \
         /opt/killswitch/bin/pip install --no-index --find-links "/src/$WHEELHOUSE" "$spec"; \
     else \

@@ -266,8 +266,8 @@ class Registry:
                 if not missing or missing == "killswitch":
                     raise
                 self.unavailable[mod.name] = (
-                    f"needs the {missing!r} package: pip install 'killswitch[{mod.name}]' "
-                    "(or killswitch[all])"
+                    f"needs the {missing!r} package: pip install 'killswitch-daemon[{mod.name}]' "
+                    "(or killswitch-daemon[all])"
                 )
         for ep in entry_points(group="killswitch.providers"):
             ep.load()

@@ -191,15 +191,19 @@ def source_digest() -> str:
 
 
 def build_wheelhouse() -> Path:
-    """Wheels of killswitch[all] and its dependencies. Offline from the cache when it already
+    """Wheels of killswitch-daemon[all] and its dependencies. Offline from the cache when it already
     has everything; otherwise pip fetches what is missing from the index. The killswitch wheel
     is only rebuilt when the source changed, so an unchanged tree reuses every image layer."""
     WHEELHOUSE.mkdir(parents=True, exist_ok=True)
     stamp = WHEELHOUSE / ".source-digest"
     digest = source_digest()
-    if list(WHEELHOUSE.glob("killswitch-*.whl")) and stamp.exists() and stamp.read_text() == digest:
+    if (
+        list(WHEELHOUSE.glob("killswitch_daemon-*.whl"))
+        and stamp.exists()
+        and stamp.read_text() == digest
+    ):
         return WHEELHOUSE
-    for old in WHEELHOUSE.glob("killswitch-*.whl"):
+    for old in WHEELHOUSE.glob("killswitch_daemon-*.whl"):
         old.unlink()
     pip = [
         sys.executable,
@@ -229,7 +233,7 @@ def build_wheelhouse() -> Path:
             raise AssertionError(
                 f"pip wheel failed:\n{online.stdout[-2000:]}\n{online.stderr[-3000:]}"
             )
-    assert list(WHEELHOUSE.glob("killswitch-*.whl")), "no killswitch wheel built"
+    assert list(WHEELHOUSE.glob("killswitch_daemon-*.whl")), "no killswitch wheel built"
     stamp.write_text(digest)
     return WHEELHOUSE
 

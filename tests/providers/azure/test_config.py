@@ -151,4 +151,4 @@ def test_without_the_azure_sdk_the_provider_is_skipped_with_an_install_hint() ->
     )
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    assert "pip install 'killswitch[azure]'" in res.stdout
+    assert "pip install 'killswitch-daemon[azure]'" in res.stdout
