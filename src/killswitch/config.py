@@ -38,6 +38,51 @@ from killswitch.secrets import resolve_tree
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 DEFAULT_STATE = "sqlite:///./.killswitch/state.db"
+# warn_at/kill_at above this are read as percent typed by mistake (kill_at 1.5 = 150% is fine)
+PERCENT_LIKE = Decimal(2)
+
+
+def _did_you_mean(x: Decimal) -> str:
+    if x <= 100:
+        return f"did you mean {(x / 100).normalize():f}?"
+    return "use a fraction such as 0.8 (80% of the limit)"
+
+
+def check_state_url(v: str) -> str:
+    """The ``state:`` value must be an SQLAlchemy URL whose dialect is installed.
+
+    A plain path (``/tmp/x.db``) is rejected with the URL it probably meant rather than guessed:
+    SQLAlchemy needs ``sqlite:///`` plus the path, and the four-slash form for absolute paths
+    surprises people, so the message spells it out.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        url = make_url(v)
+    except ArgumentError:
+        if "://" not in v:
+            path = v if v.startswith("/") else f"./{v.removeprefix('./')}"
+            raise ValueError(
+                f"not a database URL; for an SQLite file use sqlite:///{path} "
+                f"(did you mean sqlite:///{path}?)"
+            ) from None
+        raise ValueError(
+            "not a database URL: use sqlite:///path/to/state.db or "
+            "postgresql+psycopg://user@host/db"
+        ) from None
+    try:
+        url.get_dialect()
+    except NoSuchModuleError:
+        raise ValueError(
+            f"unknown database dialect {url.drivername!r}: use sqlite:///... or "
+            "postgresql+psycopg://..."
+        ) from None
+    if url.get_backend_name() == "sqlite" and url.database and url.database.startswith("/proc/"):
+        raise ValueError(
+            "/proc is not a place for a database: use e.g. /var/lib/killswitch/state.db"
+        )
+    return v
 
 
 class Strict(BaseModel):
@@ -91,7 +136,21 @@ class BudgetConfig(Strict):
         for x in v:
             if not x > 0:
                 raise ValueError("warn_at fractions must be above 0 (e.g. [0.5, 0.8])")
+            if x > PERCENT_LIKE:
+                raise ValueError(
+                    f"warn_at takes fractions of the limit, not percent: {_did_you_mean(x)}"
+                )
         return tuple(sorted(set(v)))
+
+    @field_validator("kill_at")
+    @classmethod
+    def _kill_at(cls, v: Decimal) -> Decimal:
+        if v > PERCENT_LIKE:
+            raise ValueError(
+                f"kill_at is a fraction of the limit (1.0 = at the limit), not percent: "
+                f"{_did_you_mean(v)}"
+            )
+        return v
 
     @field_validator("window")
     @classmethod
@@ -120,6 +179,12 @@ class BudgetConfig(Strict):
 
     @model_validator(mode="after")
     def _limit(self) -> BudgetConfig:
+        late = [x for x in self.warn_at if x >= self.kill_at]
+        if late:
+            raise ValueError(
+                f"warn_at {', '.join(str(x) for x in late)} is not below kill_at {self.kill_at}: "
+                "a warning must fire before the kill; lower it or raise kill_at"
+            )
         if (self.limit_usd is None) == (self.limit is None):
             raise ValueError("set exactly one of limit_usd or limit: {amount, currency}")
         if self.mode == "enforce" and not self.actions:
@@ -193,6 +258,9 @@ class BaseConfig(Strict):
     protect: tuple[str, ...] = ()
     max_actions_per_cycle: int = Field(default=20, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: console on a terminal, JSON otherwise"
+    )
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     budgets: tuple[BudgetConfig, ...] = ()
     notifiers: tuple[NotifierConfig, ...] = ()
@@ -200,6 +268,11 @@ class BaseConfig(Strict):
     reconciliation: ReconciliationConfig = ReconciliationConfig()
     ha: HAConfig = HAConfig()
     outbox_interval: float = Field(default=5.0, gt=0)
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, v: str) -> str:
+        return check_state_url(v)
 
     @field_validator("listen")
     @classmethod
@@ -261,8 +334,16 @@ def _errors(exc: ValidationError, prefix: str) -> list[tuple[str, str]]:
 def parse(data: Any, *, reg: Registry | None = None, source_path: str | None = None) -> Config:
     """Validate a parsed YAML document. Raises ConfigError listing every problem."""
     reg = (reg or registry).load()
-    if data is None:
-        data = {}
+    if data is None or data == {}:
+        raise ConfigError(
+            [
+                (
+                    "(top level)",
+                    "the config is empty: it needs providers: and budgets: "
+                    "(see config/demo.yaml or `killswitch schema`)",
+                )
+            ]
+        )
     if not isinstance(data, dict):
         raise ConfigError([("(top level)", "the config must be a YAML mapping")])
     problems: list[tuple[str, str]] = []

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 REF = re.compile(r"\$\{(env|file):([^}]+)\}")
+# Any ``${...}`` (or an unclosed ``${...`` running to the end of the string), checked after REF.
+ANY_REF = re.compile(r"\$\{([^}]*)(\}?)")
+ESCAPE = "$${"  # a literal "${" in a config value
 _MIN_SECRET_LEN = 6  # shorter values would scrub ordinary words
 _known: set[str] = set()
 _lock = threading.Lock()
@@ -42,8 +45,34 @@ def redact(text: str) -> str:
     return text
 
 
+def check_references(text: str) -> None:
+    """Reject ``${`` that is not a complete ``${env:NAME}`` or ``${file:/path}`` reference.
+
+    Without this an unclosed ``${env:SLACK_WEBHOOK_URL`` would be used literally, as the URL.
+    The message quotes the reference only (never the rest of the value, which may be a secret).
+    """
+    for m in ANY_REF.finditer(text.replace(ESCAPE, "")):
+        inner, closed = m.group(1), m.group(2)
+        shown = "${" + inner[:40] + ("}" if closed else "")
+        kind, colon, arg = inner.partition(":")
+        if not closed:
+            raise SecretReferenceError(
+                f"unclosed reference {shown}: add the closing '}}' (write $${{ for a literal '${{')"
+            )
+        if kind in ("env", "file") and colon and arg.strip():
+            continue
+        if not colon and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", inner):
+            hint = f"did you mean ${{env:{inner}}}?"
+        elif kind in ("env", "file"):
+            hint = f"name the {'variable' if kind == 'env' else 'file'} after '{kind}:'"
+        else:
+            hint = "use ${env:NAME} or ${file:/path} (write $${ for a literal '${')"
+        raise SecretReferenceError(f"unknown reference {shown}: {hint}")
+
+
 def resolve_string(text: str) -> tuple[str, bool]:
     """Resolve references in one string. Returns (value, contained_a_reference)."""
+    check_references(text)
     found = False
 
     def sub(m: re.Match[str]) -> str:
@@ -69,7 +98,8 @@ def resolve_string(text: str) -> tuple[str, bool]:
         register(value)
         return value
 
-    return REF.sub(sub, text), found
+    parts = [REF.sub(sub, part) for part in text.split(ESCAPE)]
+    return "${".join(parts), found
 
 
 def resolve_tree(node: Any, path: str, errors: list[tuple[str, str]]) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,92 @@ def test_schema_is_valid_json_schema_and_validates_the_example(env: None) -> Non
     jsonschema.Draft202012Validator.check_schema(schema)
     assert "openrouter.disable-key" in json.dumps(schema)
     assert "provider_openrouter" in schema["$defs"]
+
+
+# ---- sanity checks an operator would otherwise meet at run time ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("patch", "field", "words"),
+    [
+        ({"warn_at": [50, 80]}, "budgets[0].warn_at", "not percent: did you mean 0.5?"),
+        ({"kill_at": 100}, "budgets[0].kill_at", "did you mean 1?"),
+        ({"kill_at": 90}, "budgets[0].kill_at", "did you mean 0.9?"),
+        ({"warn_at": [0.5, 1.2], "kill_at": 1.0}, "budgets[0]", "warn_at 1.2 is not below kill_at"),
+        ({"warn_at": [1.0]}, "budgets[0]", "a warning must fire before the kill"),
+        ({"warn_at": [0]}, "budgets[0].warn_at", "above 0"),
+    ],
+)
+def test_thresholds_are_fractions_below_kill_at(
+    env: None, patch: dict[str, Any], field: str, words: str
+) -> None:
+    data = yaml.safe_load(OPENROUTER_EXAMPLE)
+    data["budgets"][0].update(patch)
+    p = problems(data)
+    assert field in p, p
+    assert words in p[field]
+
+
+def test_kill_at_above_the_limit_is_allowed(env: None) -> None:
+    data = yaml.safe_load(OPENROUTER_EXAMPLE)
+    data["budgets"][0].update(kill_at=1.5, warn_at=[0.8, 1.2])
+    assert config.parse(data).budget("per-key-daily").kill_at == Decimal("1.5")
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("${env:SLACK_WEBHOOK_URL", "unclosed reference ${env:SLACK_WEBHOOK_URL: add the closing"),
+        ("https://x/${env:SLACK_WEBHOOK_URL", "unclosed reference"),
+        ("${vault:slack}", "unknown reference ${vault:slack}: use ${env:NAME} or ${file:/path}"),
+        ("${SLACK_WEBHOOK_URL}", "did you mean ${env:SLACK_WEBHOOK_URL}?"),
+        ("${env:}", "name the variable after 'env:'"),
+        ("${env:SLACK_WEBHOOK_URL}${oops", "unclosed reference ${oops"),
+    ],
+)
+def test_bad_secret_references_are_errors(env: None, value: str, words: str) -> None:
+    data = yaml.safe_load(OPENROUTER_EXAMPLE)
+    data["notifiers"][1]["webhook_url"] = value
+    p = problems(data)
+    assert words in p["notifiers[1].webhook_url"], p
+    assert SECRETS["SLACK_WEBHOOK_URL"] not in json.dumps(p)
+
+
+def test_a_literal_dollar_brace_is_written_doubled(env: None) -> None:
+    data = yaml.safe_load(OPENROUTER_EXAMPLE)
+    data["budgets"][0]["description"] = "costs $${env:X} and ${env:SLACK_WEBHOOK_URL}"
+    got = config.parse(data).budget("per-key-daily").description
+    assert got == f"costs ${{env:X}} and {SECRETS['SLACK_WEBHOOK_URL']}"
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "{}\n"])
+def test_an_empty_config_is_an_error(tmp_path: Path, text: str) -> None:
+    f = tmp_path / "empty.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        config.load(f)
+    assert "the config is empty" in exc.value.render()
+
+
+@pytest.mark.parametrize(
+    ("state", "words"),
+    [
+        ("/tmp/x.db", "did you mean sqlite:////tmp/x.db?"),
+        ("state.db", "did you mean sqlite:///./state.db?"),
+        ("postgres://u@h/db", "unknown database dialect 'postgres'"),
+        ("sqlite:////proc/x.db", "/proc is not a place for a database"),
+    ],
+)
+def test_state_must_be_a_database_url(env: None, state: str, words: str) -> None:
+    data = yaml.safe_load(OPENROUTER_EXAMPLE)
+    data["state"] = state
+    p = problems(data)
+    assert words in p["state"], p
+
+
+def test_log_format_is_a_choice(env: None) -> None:
+    data = yaml.safe_load(OPENROUTER_EXAMPLE)
+    data["log_format"] = "console"
+    assert config.parse(data).base.log_format == "console"
+    data["log_format"] = "xml"
+    assert "log_format" in problems(data)
