@@ -15,7 +15,7 @@ def matrix() -> list[dict[str, Any]]:
         rows.append(
             {
                 "provider": ptype,
-                "sources": list(getattr(cls, "source_names", ()) or ()),
+                "sources": _sources(cls),
                 "reads": list(caps.reads),
                 "granularity": caps.granularity,
                 "latency": caps.latency,
@@ -57,6 +57,13 @@ def matrix() -> list[dict[str, Any]]:
     return rows
 
 
+def _sources(cls: Any) -> list[str]:
+    """Fixed source names, or how a provider whose sources come from config names them."""
+    fixed = list(getattr(cls, "source_names", ()) or ())
+    from_config = getattr(cls, "sources_from_config", "")
+    return fixed or ([str(from_config)] if from_config else [])
+
+
 def _action(a: Any) -> dict[str, Any]:
     return {
         "name": a.name,
@@ -74,6 +81,7 @@ def render_text(rows: list[dict[str, Any]]) -> str:
         out.append(f"{r['provider']}")
         if r["sources"]:
             out.append(f"  sources:     {', '.join(r['sources'])}")
+        if r["reads"]:
             out.append(f"  reads:       {'; '.join(r['reads'])}")
             out.append(f"  granularity: {r['granularity']}   latency: {r['latency']}")
             out.append(f"  scopes:      {', '.join(r['scopes'])}")

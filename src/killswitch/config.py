@@ -457,7 +457,8 @@ def parse(data: Any, *, reg: Registry | None = None, source_path: str | None = N
 
 def _source_names(reg: Registry, pconf: ProviderConfig) -> list[str] | None:
     cls = reg.providers[pconf.type]
-    names = getattr(cls, "source_names", None)
+    configured = getattr(cls, "configured_sources", None)  # sources named in the entry itself
+    names = configured(pconf) if configured else getattr(cls, "source_names", None)
     return list(names) if names else None
 
 
