@@ -1,0 +1,185 @@
+"""LiteLLM actions: block a key, cap a key's budget at what it spent, block a team.
+
+Each one reads the target before writing (``snapshot``, journaled with the intent, so undo
+restores what was there before killswitch, even after a crash between the write and the
+journal's outcome) and writes only what differs, so a replay changes nothing twice. A target
+that no longer exists (404) already cannot spend: the goal holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from killswitch.errors import ActionError
+from killswitch.http import HTTPStatusError
+from killswitch.plugins import Action, ActionContext, ActionParams, Provider, registry
+from killswitch.providers.litellm import shapes
+from killswitch.providers.litellm.provider import MASTER_KEY, LiteLLMProvider
+
+GONE = {"missing": True}
+
+
+def _p(provider: Provider) -> LiteLLMProvider:
+    assert isinstance(provider, LiteLLMProvider)
+    return provider
+
+
+async def _key_info(provider: Provider, key: str) -> shapes.KeyInfo | None:
+    """The key's row, or None if the proxy does not know it. ``key`` is the sha256 hash."""
+    try:
+        body = await _p(provider).http.json("GET", "/key/info", params={"key": key})
+    except HTTPStatusError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return shapes.key_info(body, "/key/info")
+
+
+async def _post(provider: Provider, path: str, body: dict[str, Any]) -> None:
+    try:
+        await _p(provider).http.request("POST", path, json=body)
+    except HTTPStatusError as exc:
+        if exc.status != 404:
+            raise
+
+
+def _budget_json(v: Decimal | None) -> float | None:
+    # The proxy stores max_budget as a float; the Decimal's repr round-trips through JSON.
+    return None if v is None else float(v)
+
+
+@registry.action
+class BlockKey(Action):
+    name = "litellm.block-key"
+    provider_type = "litellm"
+    permissions = (MASTER_KEY,)
+    summary = "POST /key/block: every request with the virtual key is refused at once"
+    undo_summary = "POST /key/unblock (only if the key was not blocked before)"
+
+    async def snapshot(
+        self, provider: Provider, target: str, params: ActionParams
+    ) -> dict[str, Any]:
+        info = await _key_info(provider, target)
+        return GONE if info is None else {"blocked": info.blocked}
+
+    async def execute(
+        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+    ) -> dict[str, Any]:
+        info = await _key_info(provider, target)
+        if info is None:
+            return GONE
+        if not info.blocked:
+            await _post(provider, "/key/block", {"key": target})
+        return {}
+
+    async def undo(
+        self,
+        provider: Provider,
+        target: str,
+        params: ActionParams,
+        prior: Mapping[str, Any],
+        ctx: ActionContext,
+    ) -> None:
+        if prior.get("blocked") is False:
+            await _post(provider, "/key/unblock", {"key": target})
+
+
+@registry.action
+class CapKey(Action):
+    name = "litellm.cap-key"
+    provider_type = "litellm"
+    permissions = (MASTER_KEY,)
+    summary = (
+        "POST /key/update max_budget=<the key's spend>: the proxy refuses the key's requests "
+        "while spend >= max_budget (lifts by itself at the key's budget reset, if it has one)"
+    )
+    undo_summary = "POST /key/update max_budget=<prior value> (null if it had none)"
+
+    async def snapshot(
+        self, provider: Provider, target: str, params: ActionParams
+    ) -> dict[str, Any]:
+        info = await _key_info(provider, target)
+        if info is None:
+            return GONE
+        return {"max_budget": None if info.max_budget is None else str(info.max_budget)}
+
+    async def execute(
+        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+    ) -> dict[str, Any]:
+        info = await _key_info(provider, target)
+        if info is None:
+            return GONE
+        if info.max_budget is not None and info.max_budget <= info.spend:
+            return {"capped_at": str(info.spend)}  # already at or under: nothing to tighten
+        await _post(
+            provider, "/key/update", {"key": target, "max_budget": _budget_json(info.spend)}
+        )
+        return {"capped_at": str(info.spend)}
+
+    async def undo(
+        self,
+        provider: Provider,
+        target: str,
+        params: ActionParams,
+        prior: Mapping[str, Any],
+        ctx: ActionContext,
+    ) -> None:
+        if prior.get("missing"):
+            return
+        if "max_budget" not in prior:
+            raise ActionError(
+                "the journal holds no prior max_budget for this cap; not guessing: set the "
+                "key's max_budget by hand (POST /key/update)",
+                retryable=False,
+            )
+        raw = prior["max_budget"]
+        value = None if raw is None else Decimal(str(raw))
+        await _post(provider, "/key/update", {"key": target, "max_budget": _budget_json(value)})
+
+
+@registry.action
+class BlockTeam(Action):
+    name = "litellm.block-team"
+    provider_type = "litellm"
+    target_dim = "team"
+    permissions = (MASTER_KEY,)
+    summary = "POST /team/block: every key of the team is refused at once"
+    undo_summary = "POST /team/unblock (only if the team was not blocked before)"
+
+    async def _blocked(self, provider: Provider, team: str) -> bool | None:
+        try:
+            body = await _p(provider).http.json("GET", "/team/info", params={"team_id": team})
+        except HTTPStatusError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return shapes.team_blocked(body, "/team/info")
+
+    async def snapshot(
+        self, provider: Provider, target: str, params: ActionParams
+    ) -> dict[str, Any]:
+        blocked = await self._blocked(provider, target)
+        return GONE if blocked is None else {"blocked": blocked}
+
+    async def execute(
+        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+    ) -> dict[str, Any]:
+        blocked = await self._blocked(provider, target)
+        if blocked is None:
+            return GONE
+        if not blocked:
+            await _post(provider, "/team/block", {"team_id": target})
+        return {}
+
+    async def undo(
+        self,
+        provider: Provider,
+        target: str,
+        params: ActionParams,
+        prior: Mapping[str, Any],
+        ctx: ActionContext,
+    ) -> None:
+        if prior.get("blocked") is False:
+            await _post(provider, "/team/unblock", {"team_id": target})
