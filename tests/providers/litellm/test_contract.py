@@ -85,6 +85,8 @@ async def test_every_request_the_plugin_sends_is_in_the_contract(
     for name, source in provider.sources().items():
         res = await source.poll(NOW, NOW.replace(day=1))
         assert res.ok, (name, res.error)
+    (finding,) = await provider.doctor([])
+    assert finding.ok, finding.detail
     p = ActionParams()
     for action, target in ((BlockKey(), K1), (CapKey(), K1), (BlockTeam(), "team-groq")):
         prior = await action.snapshot(provider, target, p)

@@ -236,3 +236,12 @@ async def test_the_range_starts_on_the_utc_day_of_the_earliest_window(
     ]
     (req,) = fake.exchanges
     assert "start_date=2026-11-01" in req.url and "end_date=2026-12-02" in req.url
+
+
+async def test_doctor_says_when_the_key_is_not_an_admin(fake: FakeLiteLLM) -> None:
+    fake.master_key = "sk-someone-else"
+    p = make_provider(fake)
+    (finding,) = await p.doctor([])
+    await p.aclose()
+    assert not finding.ok and "401" in finding.detail
+    fake.exchanges.clear()
