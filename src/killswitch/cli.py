@@ -111,10 +111,9 @@ def status(config: ConfigOpt, json_out: JsonOpt = False) -> None:
     daemon's last cycle). Exit 1 when that data is stale or there is none yet."""
     from killswitch import views
     from killswitch.daemon import system_clock
-    from killswitch.state import Store
 
     cfg = _load(config)
-    store = Store(cfg.base.state)
+    store = _store(cfg)
     now = system_clock()
     sources = views.source_freshness(cfg, store.source_statuses(), now)
     rows = views.status_rows(cfg, store.statuses(), sources, now)
@@ -138,12 +137,10 @@ def history(
     budget: Annotated[str | None, typer.Option(help="only this budget")] = None,
 ) -> None:
     """The action journal, newest first."""
-    from killswitch.state import Store
-
     cfg = _load(config)
     if budget is not None:
         _budget_or_fail(cfg, budget)
-    rows = Store(cfg.base.state).journal_rows(budget=budget, limit=limit, newest_first=True)
+    rows = _store(cfg).journal_rows(budget=budget, limit=limit, newest_first=True)
     if json_out:
         typer.echo(json.dumps([r.to_json() for r in rows], indent=2))
         return
@@ -154,6 +151,65 @@ def history(
             + (" manual" if r.manual else "")
             + (f" error: {r.error}" if r.error else "")
         )
+
+
+def _store(cfg: Any) -> Any:
+    """The state, opened the way the config says (``state_migrate``)."""
+    from killswitch.state import Store
+
+    return Store(cfg.base.state, migrate=cfg.base.state_migrate, config_path=cfg.source_path)
+
+
+@app.command()
+def migrate(
+    config: ConfigOpt,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="show the revisions that would run; change nothing")
+    ] = False,
+    sql: Annotated[
+        bool, typer.Option("--sql", help="print the SQL of the upgrade instead; change nothing")
+    ] = False,
+) -> None:
+    """Bring the state schema to this version's revision (under a database lock)."""
+    from sqlalchemy.engine import make_url
+
+    from killswitch.state import schema
+    from killswitch.state.store import make_engine
+
+    cfg = _load(config)
+    shown = make_url(cfg.base.state).render_as_string(hide_password=True)
+    engine = make_engine(cfg.base.state)
+    try:
+        if sql:
+            typer.echo(schema.sql_script(engine) or f"-- {shown}: schema is up to date")
+            return
+        if dry_run:
+            with engine.connect() as conn:
+                st = schema.status(conn)
+            typer.echo(f"{shown}: schema {st.describe()}, this version needs {st.head}")
+            for r in st.repairs:
+                typer.echo(f"  would complete the pre-release schema: {r}")
+            if st.legacy:
+                typer.echo(f"  would stamp {schema.BASELINE} (the 0.1.0 schema)")
+            for rev in st.pending:
+                typer.echo(f"  would apply {rev}: {schema.describe_revision(rev)}")
+            if st.up_to_date:
+                typer.echo("  nothing to do")
+            return
+        st = schema.upgrade(engine)
+    except schema.SchemaError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # unreachable database, permissions: one line, no traceback
+        from killswitch.secrets import redact
+
+        first = (str(exc) or type(exc).__name__).splitlines()[0]
+        _fail(f"state: cannot migrate {shown}: {redact(first)}")
+    finally:
+        engine.dispose()
+    if st.up_to_date:
+        typer.echo(f"{shown}: schema already at {st.head}; nothing to do")
+    else:
+        typer.echo(f"{shown}: schema {st.describe()} -> {st.head} ({', '.join(st.pending)})")
 
 
 def _budget_or_fail(cfg: Any, name: str) -> Any:
@@ -320,10 +376,15 @@ def version() -> None:
 
 
 def main() -> None:
+    from killswitch.state.schema import SchemaError
+
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except SchemaError as exc:  # the state's schema does not fit this version: say what to run
+        typer.echo(f"state: {exc}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -253,6 +253,11 @@ class HAConfig(Strict):
 
 class BaseConfig(Strict):
     state: str = DEFAULT_STATE
+    state_migrate: Literal["auto", "manual"] = Field(
+        default="auto",
+        description="auto: migrate the state schema at start (under a database lock); "
+        "manual: refuse an older schema until `killswitch migrate` is run",
+    )
     listen: str = "127.0.0.1:9464"
     dry_run: bool = False
     protect: tuple[str, ...] = ()

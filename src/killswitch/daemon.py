@@ -69,7 +69,9 @@ def build(
     extras: dict[str, Any] | None = None,
 ) -> Runtime:
     registry.load()
-    store = Store(config.base.state)
+    store = Store(
+        config.base.state, migrate=config.base.state_migrate, config_path=config.source_path
+    )
     prices = PriceBook(config.base.prices)
     ctx = ProviderContext(
         prices=prices,

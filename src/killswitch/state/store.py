@@ -8,6 +8,8 @@ the provider call, outcome after), the notification outbox, source health and th
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +30,9 @@ from killswitch.model import (
     SpendObservation,
     TargetState,
 )
+from killswitch.state import schema
 from killswitch.state import tables as t
+from killswitch.state.schema import MigrateMode
 
 
 @dataclass(frozen=True)
@@ -77,19 +81,23 @@ def _period_key(o: SpendObservation) -> str:
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    """The daemon's state database. Opening it brings the schema to this code's revision.
+
+    ``migrate="auto"`` upgrades under a database lock; ``"manual"`` refuses an older schema with
+    the command to run (see :mod:`killswitch.state.schema`). Either way a newer schema is refused.
+    """
+
+    def __init__(
+        self, url: str, *, migrate: MigrateMode = "auto", config_path: str | None = None
+    ) -> None:
         self.url = url
-        parsed = make_url(url)
-        self.dialect = parsed.get_backend_name()
-        if self.dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs: dict[str, Any] = {"future": True}
-        if self.dialect == "postgresql":
-            kwargs.update(pool_pre_ping=True, pool_size=5)
-        self.engine: Engine = create_engine(url, **kwargs)
-        if self.dialect == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        t.metadata.create_all(self.engine)
+        self.engine: Engine = make_engine(url)
+        self.dialect = self.engine.dialect.name
+        try:
+            schema.ensure(self.engine, migrate, config_path)
+        except BaseException:
+            self.engine.dispose()
+            raise
         self._written: dict[tuple[str, str, str, str], str] = {}
 
     def redacted_url(self) -> str:
@@ -487,6 +495,21 @@ class Store:
             return (r["holder"], r["expires_at"]) if r else None
 
 
+def make_engine(url: str) -> Engine:
+    """The engine for a state URL: SQLite's directory made and pragmas set, PostgreSQL pooled."""
+    parsed = make_url(url)
+    dialect = parsed.get_backend_name()
+    if dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {"future": True}
+    if dialect == "postgresql":
+        kwargs.update(pool_pre_ping=True, pool_size=5)
+    engine = create_engine(url, **kwargs)
+    if dialect == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
 def status_json(s: GroupStatus) -> dict[str, Any]:
     ratio = s.ratio
     return {
@@ -558,7 +581,17 @@ def _merge_spans(spans: list[list[str]]) -> list[list[str]]:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=5000")
+    # Switching to WAL needs the file to itself and does not wait on the busy timeout: when
+    # several processes open a new file at once, the loser retries until the winner switched it.
+    for attempt in range(50):
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError:
+            if attempt == 49:
+                raise
+            time.sleep(0.1)
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
