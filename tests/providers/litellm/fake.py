@@ -189,6 +189,9 @@ class FakeLiteLLM:
             ("POST", "/team/unblock"): self._team_unblock,
             ("GET", "/user/list"): self._user_list,
             ("GET", "/customer/list"): self._customer_list,
+            ("GET", "/customer/info"): self._customer_info,
+            ("POST", "/customer/block"): self._customer_block,
+            ("POST", "/customer/update"): self._customer_update,
             ("GET", "/user/daily/activity"): self._daily,
         }.get((method, path))
         if route is None:
@@ -295,6 +298,31 @@ class FakeLiteLLM:
 
     def _customer_list(self, _: Any, __: Any) -> tuple[int, Any]:
         return 200, [dict(c) for c in self.customers.values()]
+
+    def _customer_info(self, q: dict[str, str], _: Any) -> tuple[int, Any]:
+        c = self.customers.get(q.get("end_user_id", ""))
+        if c is None:
+            return _error(404, "End User Id does not exist in db", "not_found", "end_user_id")
+        return 200, dict(c)
+
+    def _customer_block(self, _: Any, data: Any) -> tuple[int, Any]:
+        # The proxy upserts: blocking an unknown id creates it, blocked.
+        for ident in data["user_ids"]:
+            self.customers.setdefault(ident, {"user_id": ident, "spend": 0.0})["blocked"] = True
+        self.writes.append(("/customer/block", dict(data)))
+        rows = [
+            {"user_id": i, "blocked": True, "spend": self.customers[i]["spend"]}
+            for i in data["user_ids"]
+        ]
+        return 200, {"blocked_users": rows}
+
+    def _customer_update(self, _: Any, data: Any) -> tuple[int, Any]:
+        c = self.customers.get(data.get("user_id", ""))
+        if c is None:
+            return _error(404, "End User Id does not exist in db", "not_found", "user_id")
+        c.update({k: v for k, v in data.items() if k != "user_id"})
+        self.writes.append(("/customer/update", dict(data)))
+        return 200, dict(c)
 
     def _daily(self, q: dict[str, str], _: Any) -> tuple[int, Any]:
         if "start_date" not in q or "end_date" not in q:

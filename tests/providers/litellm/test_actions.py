@@ -10,7 +10,13 @@ import pytest
 from killswitch.errors import ActionError
 from killswitch.model import Money, Window
 from killswitch.plugins import ActionContext, ActionParams, TargetRequest
-from killswitch.providers.litellm import BlockKey, BlockTeam, CapKey, LiteLLMProvider
+from killswitch.providers.litellm import (
+    BlockEndUser,
+    BlockKey,
+    BlockTeam,
+    CapKey,
+    LiteLLMProvider,
+)
 
 from .conftest import K1, K2, K3, NOW
 from .fake import FakeLiteLLM
@@ -133,3 +139,32 @@ async def test_a_failed_write_is_an_error_not_a_silent_success(
     with pytest.raises(ActionError, match="403"):
         await BlockKey().execute(provider, K1, P, CTX)
     fake.exchanges.clear()
+
+
+async def test_block_end_user_and_undo_through_update_not_unblock(
+    fake: FakeLiteLLM, provider: LiteLLMProvider
+) -> None:
+    fake.add_customer("acme", spend=12.0)
+    a = BlockEndUser()
+    req = TargetRequest(group="acme", scope_each="end_user", dims={"end_user": ["acme"]})
+    assert a.targets(P, req) == ["acme"]
+    prior = await a.snapshot(provider, "acme", P)
+    assert prior == {"blocked": False}
+    await a.execute(provider, "acme", P, CTX)
+    await a.execute(provider, "acme", P, CTX)
+    assert fake.customers["acme"]["blocked"] is True
+    await a.undo(provider, "acme", P, prior, CTX)
+    # /customer/unblock leaves the proxy's database flag set: undo must use /customer/update
+    assert fake.writes == [
+        ("/customer/block", {"user_ids": ["acme"]}),
+        ("/customer/update", {"user_id": "acme", "blocked": False}),
+    ]
+    assert fake.customers["acme"]["blocked"] is False
+
+
+async def test_block_end_user_never_creates_an_unknown_end_user(
+    fake: FakeLiteLLM, provider: LiteLLMProvider
+) -> None:
+    a = BlockEndUser()
+    assert await a.execute(provider, "nobody", P, CTX) == {"missing": True}
+    assert "nobody" not in fake.customers and fake.writes == []

@@ -9,7 +9,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from killswitch.plugins import ActionParams
-from killswitch.providers.litellm import BlockKey, BlockTeam, CapKey, LiteLLMProvider
+from killswitch.providers.litellm import (
+    BlockEndUser,
+    BlockKey,
+    BlockTeam,
+    CapKey,
+    LiteLLMProvider,
+)
 from killswitch.providers.litellm.sources import COUNTERS, DAILY_PATH
 
 from .conftest import K1, NOW, check_exchanges
@@ -31,6 +37,9 @@ USED = {
     ("GET", "/team/info"),
     ("POST", "/team/block"),
     ("POST", "/team/unblock"),
+    ("GET", "/customer/info"),
+    ("POST", "/customer/block"),
+    ("POST", "/customer/update"),
 }
 
 
@@ -88,7 +97,12 @@ async def test_every_request_the_plugin_sends_is_in_the_contract(
     (finding,) = await provider.doctor([])
     assert finding.ok, finding.detail
     p = ActionParams()
-    for action, target in ((BlockKey(), K1), (CapKey(), K1), (BlockTeam(), "team-groq")):
+    for action, target in (
+        (BlockKey(), K1),
+        (CapKey(), K1),
+        (BlockTeam(), "team-groq"),
+        (BlockEndUser(), "acme"),
+    ):
         prior = await action.snapshot(provider, target, p)
         await action.execute(provider, target, p, CTX)
         await action.undo(provider, target, p, prior, CTX)

@@ -1,4 +1,4 @@
-"""LiteLLM actions: block a key, cap a key's budget at what it spent, block a team.
+"""LiteLLM actions: block a key, cap a key's budget at what it spent, block a team or an end user.
 
 Each one reads the target before writing (``snapshot``, journaled with the intent, so undo
 restores what was there before killswitch, even after a crash between the write and the
@@ -183,3 +183,58 @@ class BlockTeam(Action):
     ) -> None:
         if prior.get("blocked") is False:
             await _post(provider, "/team/unblock", {"team_id": target})
+
+
+@registry.action
+class BlockEndUser(Action):
+    """Block an end user (the ``user`` your app sends): the proxy refuses their requests.
+
+    Undo goes through ``/customer/update blocked=false``, not ``/customer/unblock``: in the proxy
+    (1.108) unblock only edits the enterprise in-memory block list and leaves the database flag
+    that ``/customer/block`` set, so the end user would stay blocked.
+    """
+
+    name = "litellm.block-end-user"
+    provider_type = "litellm"
+    target_dim = "end_user"
+    permissions = (MASTER_KEY,)
+    summary = "POST /customer/block: the end user's requests are refused, whichever key sends them"
+    undo_summary = "POST /customer/update blocked=false (only if it was not blocked before)"
+
+    async def _blocked(self, provider: Provider, end_user: str) -> bool | None:
+        try:
+            body = await _p(provider).http.json(
+                "GET", "/customer/info", params={"end_user_id": end_user}
+            )
+        except HTTPStatusError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return shapes.end_user_blocked(body, "/customer/info")
+
+    async def snapshot(
+        self, provider: Provider, target: str, params: ActionParams
+    ) -> dict[str, Any]:
+        blocked = await self._blocked(provider, target)
+        return GONE if blocked is None else {"blocked": blocked}
+
+    async def execute(
+        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+    ) -> dict[str, Any]:
+        blocked = await self._blocked(provider, target)
+        if blocked is None:
+            return GONE  # block would create the end user; one we never saw spend nothing
+        if not blocked:
+            await _post(provider, "/customer/block", {"user_ids": [target]})
+        return {}
+
+    async def undo(
+        self,
+        provider: Provider,
+        target: str,
+        params: ActionParams,
+        prior: Mapping[str, Any],
+        ctx: ActionContext,
+    ) -> None:
+        if prior.get("blocked") is False:
+            await _post(provider, "/customer/update", {"user_id": target, "blocked": False})

@@ -218,3 +218,10 @@ def team_blocked(body: Any, where: str) -> bool:
     if not isinstance(blocked, bool):
         raise MalformedResponse(f"{where}.team_info.blocked is not a boolean")
     return blocked
+
+
+def end_user_blocked(body: Any, where: str) -> bool:
+    blocked = obj(body, where).get("blocked")
+    if not isinstance(blocked, bool):  # required by CustomerResponse
+        raise MalformedResponse(f"{where}.blocked is missing or not a boolean")
+    return blocked
