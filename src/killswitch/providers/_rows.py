@@ -36,8 +36,9 @@ class PeriodFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["to_date", "counter"] = Field(
-        description="to_date: spend since the period start; counter: a monotonic running total"
+    kind: Literal["to_date", "counter", "bucket"] = Field(
+        description="to_date: spend since the period start; counter: a monotonic running total; "
+        "bucket: spend between a start and an end"
     )
     period: str | None = Field(
         default=None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AnyHttpUrl, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from killswitch.plugins import ProviderConfig
@@ -19,6 +21,9 @@ class PromQuery(PeriodFields):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN, description="the source name budgets refer to")
+    kind: Literal["to_date", "counter"] = Field(
+        description="to_date: spend since the period start ($__range); counter: a raw total"
+    )
     promql: str = Field(
         min_length=1,
         description="an instant-vector expression, e.g. "
