@@ -157,6 +157,20 @@ async def test_rows_of_one_target_add_up_and_an_empty_array_is_no_data() -> None
     assert result.ok and result.observations == ()
 
 
+async def test_wildcard_rows_select_every_item_and_need_their_array() -> None:
+    p, _ = make(ok(USAGE), rows="$.data[*]")
+    assert sorted(o.dims["key"] for o in (await poll(p)).observations) == ["k1", "k2"]
+    p, _ = make(ok({"data": []}), rows="$.data[*]")
+    result = await poll(p)
+    assert result.ok and result.observations == ()
+    p, _ = make(ok({"items": []}), rows="$.data[*]")
+    assert (
+        await poll(p)
+    ).error == "request usage: rows: $.data[*] matched nothing (no array there)"
+    p, _ = make(ok({"data": {"a": 1}}), rows="$.data[*]")
+    assert "does not select items of an array" in str((await poll(p)).error)
+
+
 async def test_filters_select_rows() -> None:
     body = {"data": [{"k": "a", "c": 1, "type": "llm"}, {"k": "b", "c": 9, "type": "storage"}]}
     p, _ = make(ok(body), rows="$.data[?(@.type == 'llm')]", amount="$.c", dims={"key": "$.k"})

@@ -13,6 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jsonpath_ng import JSONPath
+from jsonpath_ng.ext.filter import Filter
+from jsonpath_ng.jsonpath import Child, Slice, Wildcard
 
 from killswitch.errors import MalformedResponse
 from killswitch.providers._rows import Row, amount_of
@@ -73,6 +75,16 @@ def one(path: Path, data: Any, where: str) -> Any:
 
 
 def rows_of(document: Any, paths: Paths) -> list[Any]:
+    """The rows: items of the one array ``rows`` names, or every match of ``$.items[*]``-style
+    paths (whose arrays must exist: an absent ``items`` is an error, an empty one no data)."""
+    expr = paths.rows.expr
+    if isinstance(expr, Child) and isinstance(expr.right, Wildcard | Slice | Filter):
+        arrays = [m.value for m in expr.left.find(document)]
+        if not arrays:
+            raise MalformedResponse(f"rows: {paths.rows.text} matched nothing (no array there)")
+        if not all(isinstance(a, list) for a in arrays):
+            raise MalformedResponse(f"rows: {paths.rows.text} does not select items of an array")
+        return [m.value for m in expr.find(document)]
     found = one(paths.rows, document, "rows")
     if isinstance(found, list):
         return found
