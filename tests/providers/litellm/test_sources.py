@@ -42,7 +42,7 @@ async def test_daily_buckets_per_key_and_model_with_team_user_alias(
         "model": "groq/llama-3.1-70b",
         "team": "team-groq",
         "user": "alice",
-        "key_alias": "chatbot",
+        "key_label": "chatbot",
     }
     assert obs[(f"{K1}/mistral/mistral-large", TODAY)].amount.amount == Decimal("2.0")
     yesterday = obs[(f"{K2}/groq/llama-3.1-70b", TODAY - timedelta(days=1))]
@@ -157,7 +157,7 @@ async def test_key_counters_across_pages_skip_keys_whose_spend_resets(fake: Fake
     assert len(obs) == 152 and K2 not in obs
     o = obs[K1]
     assert o.kind is ObservationKind.COUNTER and o.amount.amount == Decimal("12.5")
-    assert o.dims == {"key": K1, "key_alias": "chatbot", "team": "team-groq", "user": "alice"}
+    assert o.dims == {"key": K1, "key_label": "chatbot", "team": "team-groq", "user": "alice"}
     assert res.gauges["litellm_counters_skipped"] == {(("source", "litellm.keys"),): 1}
     pages = [e.url for e in fake.exchanges if "/key/list" in e.url]
     assert len(pages) == 2 and all("return_full_object=true" in u for u in pages)
@@ -185,13 +185,13 @@ async def test_team_user_and_end_user_counters(
     ends = await provider.sources()["litellm.end_users"].poll(NOW, SINCE)
     assert teams.ok and users.ok and ends.ok
     assert [(o.target, o.amount.amount, o.dims) for o in teams.observations] == [
-        ("team-groq", Decimal("4.0"), {"team": "team-groq", "team_alias": "groq apps"})
+        ("team-groq", Decimal("4.0"), {"team": "team-groq", "team_label": "groq apps"})
     ]
     assert teams.gauges["litellm_counters_skipped"] == {(("source", "litellm.teams"),): 2}
     assert [(o.target, o.amount.amount) for o in users.observations] == [("alice", Decimal("4.0"))]
     assert users.observations[0].dims == {"user": "alice", "user_email": "alice@example.com"}
     assert [(o.target, o.dims) for o in ends.observations] == [
-        ("acme", {"end_user": "acme", "alias": "ACME Corp"})
+        ("acme", {"end_user": "acme", "end_user_label": "ACME Corp"})
     ]
 
 
@@ -245,3 +245,19 @@ async def test_doctor_says_when_the_key_is_not_an_admin(fake: FakeLiteLLM) -> No
     await p.aclose()
     assert not finding.ok and "401" in finding.detail
     fake.exchanges.clear()
+
+
+def test_every_dim_works_as_a_scope_filter_singular_or_plural() -> None:
+    # Scope filters drop a trailing "s" (teams -> team): a dim that ends in "s" (key_alias)
+    # could never be filtered on, hence key_label / team_label / end_user_label.
+    from killswitch.core.scope import Scope
+    from killswitch.providers.litellm import LiteLLMProvider
+
+    dims = {"key": K1, "key_label": "chatbot", "team_label": "groq apps", "end_user": "acme"}
+    for dim in LiteLLMProvider.capabilities.scopes:
+        if dim == "all":
+            continue
+        for name in (dim, dim + "s"):
+            scope = Scope.parse({name: [dims.get(dim, "x")]})
+            assert scope.filters[0][0] == dim, name
+    assert Scope.parse({"key_labels": ["chatbot"]}).matches(dims)

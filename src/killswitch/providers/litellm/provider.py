@@ -57,14 +57,14 @@ class LiteLLMProvider(Provider):
     capabilities = Capabilities(
         reads=[
             "litellm.daily: USD spend per UTC day x key x model (/user/daily/activity), with "
-            "the key's team, user and alias as dims",
+            "the key's team, user and alias (key_label) as dims",
             "litellm.keys, litellm.teams, litellm.users, litellm.end_users: each one's spend "
             "counter (lifetime; entities with a budget_duration are skipped: the proxy resets "
             "their spend)",
         ],
         granularity="daily buckets (UTC) per key x model; counters per entity",
         latency="spend is written by the proxy in batches (seconds to a minute)",
-        scopes=["all", "key", "team", "user", "model", "key_alias", "end_user"],
+        scopes=["all", "key", "team", "user", "model", "key_label", "team_label", "end_user"],
         notes=[
             "routes Groq, Mistral, Cohere, DeepSeek, Together, ... (no admin API) through one "
             "gateway: see docs/providers/gateways.md",

@@ -90,7 +90,7 @@ class DailyActivitySource:
     ) -> SpendObservation:
         meta = acc.meta.get(key, shapes.KeyMeta())
         dims = {"key": key, "model": model or UNKNOWN_MODEL}
-        for dim, value in (("team", meta.team), ("user", meta.user), ("key_alias", meta.alias)):
+        for dim, value in (("team", meta.team), ("user", meta.user), ("key_label", meta.alias)):
             if value:
                 dims[dim] = value
         start = _day_start(day)
@@ -128,7 +128,7 @@ COUNTERS: dict[str, CounterSpec] = {
         "keys",
         "token",
         "key",
-        {"key_alias": "key_alias", "team_id": "team", "user_id": "user"},
+        {"key_alias": "key_label", "team_id": "team", "user_id": "user"},
         page_param="page",
         size_param="size",
         pages_field="total_pages",
@@ -139,7 +139,7 @@ COUNTERS: dict[str, CounterSpec] = {
         "teams",
         "team_id",
         "team",
-        {"team_alias": "team_alias", "organization_id": "organization"},
+        {"team_alias": "team_label", "organization_id": "organization"},
         page_param="page",
         size_param="page_size",
         pages_field="total_pages",
@@ -155,7 +155,9 @@ COUNTERS: dict[str, CounterSpec] = {
         pages_field="total_pages",
     ),
     # /customer/list answers every end user at once (no paging parameters declared).
-    "end_users": CounterSpec("/customer/list", None, "user_id", "end_user", {"alias": "alias"}),
+    "end_users": CounterSpec(
+        "/customer/list", None, "user_id", "end_user", {"alias": "end_user_label"}
+    ),
 }
 
 
