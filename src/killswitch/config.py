@@ -251,6 +251,21 @@ class HAConfig(Strict):
     identity: str | None = None
 
 
+class MetricsConfig(Strict):
+    """How much per-target detail /metrics carries (per-budget aggregates are always there)."""
+
+    per_target: Literal["breaching", "all", "none"] = Field(
+        default="breaching",
+        description="per-target series for: breaching (every group not ok), all groups, or none",
+    )
+    max_series: int = Field(
+        default=2000,
+        ge=0,
+        description="at most this many per-target series; the most urgent groups are kept and "
+        "killswitch_metrics_groups_dropped counts the rest",
+    )
+
+
 class BaseConfig(Strict):
     state: str = DEFAULT_STATE
     state_migrate: Literal["auto", "manual"] = Field(
@@ -272,6 +287,7 @@ class BaseConfig(Strict):
     prices: dict[str, dict[str, ModelPrice]] = Field(default_factory=dict)
     reconciliation: ReconciliationConfig = ReconciliationConfig()
     ha: HAConfig = HAConfig()
+    metrics: MetricsConfig = MetricsConfig()
     outbox_interval: float = Field(default=5.0, gt=0)
 
     @field_validator("state")

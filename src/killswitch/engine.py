@@ -20,7 +20,7 @@ from killswitch.act.plan import notice_kind
 from killswitch.config import BudgetConfig, Config
 from killswitch.core.evaluate import BudgetRule, Evaluation, evaluate
 from killswitch.core.ledger import Ledger
-from killswitch.metrics import Metrics, SourceHealth
+from killswitch.metrics import BudgetSeries, Metrics, SourceHealth
 from killswitch.model import (
     BudgetPolicy,
     BudgetState,
@@ -57,6 +57,18 @@ def rule_for(b: BudgetConfig, policy: BudgetPolicy | None = None) -> BudgetRule:
         restore_on_reset=b.restore == "on_reset",
         fail_closed=b.fail_closed,
         policy=policy,
+    )
+
+
+def budget_series(b: BudgetConfig) -> BudgetSeries:
+    limit = b.limit_money
+    return BudgetSeries(
+        b.name,
+        b.provider,
+        b.window_spec,
+        limit.amount,
+        limit.currency,
+        b.scope_spec.declared_groups(),
     )
 
 
@@ -110,9 +122,12 @@ class Engine:
         self._logged: set[str] = set()
         # coverage of polls recorded with persist=False (plan): the store never saw it
         self._unsaved_coverage: dict[str, list[Coverage]] = {}
-        snap = metrics.snapshot
-        for b in config.budgets:
-            snap.providers[b.name] = b.provider
+        metrics.init_budgets(
+            (budget_series(b) for b in config.budgets),
+            clock(),
+            per_target=config.base.metrics.per_target,
+            max_series=config.base.metrics.max_series,
+        )
         metrics.init_series(
             providers,
             [a.name for acts in config.actions.values() for a in acts],
@@ -372,6 +387,7 @@ class Engine:
             snap.statuses[name] = self.settled(name, ev)
             statuses += snap.statuses[name]
         self.store.save_statuses(statuses, now)
+        self.metrics.publish(now, evaluations)  # swap in what the next scrape reads
 
     async def cycle(self, provider_name: str, *, act: bool = True) -> CycleReport:
         async with self._locks[provider_name]:

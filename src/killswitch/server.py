@@ -36,7 +36,8 @@ class Health:
         return age < HEARTBEAT_MAX_AGE, {"loop_heartbeat_age_s": round(age, 1)}
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
-        stale = sorted(f"{p}/{s}" for (p, s), h in self.metrics.snapshot.sources.items() if h.stale)
+        # The published exposition, not the engine's working snapshot: no race with a cycle.
+        stale = [f"{p}/{s}" for p, s, is_stale, _ in self.metrics.exposition.sources if is_stale]
         store = self.store_ok()
         ok = store and self.started and not stale
         return ok, {

@@ -97,6 +97,7 @@ def fake() -> Any:
 def config(fake: FakeOpenRouter) -> dict[str, Any]:
     return {
         "max_actions_per_cycle": 5,
+        "metrics": {"per_target": "all"},  # these assertions read the series of ok groups too
         "protect": [f"{7:064x}"],
         "outbox_interval": 0.5,
         "providers": {
