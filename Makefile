@@ -38,7 +38,7 @@ typecheck: $(TEST_STAMP)
 	$(PY) -m mypy
 
 bench: $(TEST_STAMP)
-	$(PY) benchmarks/bench.py
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .killswitch .pytest_cache .mypy_cache .ruff_cache

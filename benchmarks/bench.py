@@ -1,7 +1,10 @@
-"""Benchmarks (never timed tests): evaluation of 100k budgets, and a poll of 10k OpenRouter keys.
+"""Benchmarks (never timed tests): each figure next to a floor measured in the same run.
 
-Run: `make bench` or `.venv/bin/python benchmarks/bench.py [--quick]`. Prints a table and writes
-benchmarks/results/latest.json. Numbers depend on the machine; the README table records ours.
+Run: `make bench` or `.venv/bin/python benchmarks/bench.py [--quick] [--smoke] [--update-readme]`.
+Each row and its floor run interleaved (row, floor, row, floor, ...), median of the runs. Prints a
+Markdown table, writes benchmarks/results/latest.{json,md} (gitignored), and with
+--update-readme replaces the table between the README's bench markers. Numbers depend on the
+machine; the README table records ours. benchmarks/bench_state_growth.py runs too when present.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,17 +23,24 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client import generate_latest
 
 from killswitch.core.evaluate import BudgetRule, evaluate
 from killswitch.core.scope import Scope
 from killswitch.core.windows import WindowSpec
-from killswitch.model import Money, ObservationKind, SpendObservation
+from killswitch.metrics import BudgetSeries, Metrics, PerTarget
+from killswitch.model import BudgetState, GroupStatus, Money, ObservationKind, SpendObservation
 from killswitch.plugins import ProviderContext
 from killswitch.providers.openrouter.provider import OpenRouterConfig, OpenRouterProvider
 from killswitch.testing import StandIn
 
 NOW = datetime(2026, 11, 23, 15, tzinfo=UTC)
 DAY = WindowSpec.parse("daily").at(NOW)
+
+
+HERE = Path(__file__).parent
+README = HERE.parent / "README.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
@@ -38,6 +50,18 @@ def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
         fn()
         out.append(time.perf_counter() - t0)
     return out
+
+
+def interleaved(
+    fn: Callable[[], Any], floor: Callable[[], Any], repeat: int
+) -> tuple[list[float], list[float]]:
+    """Row and floor alternate, so load from other work on the machine hits both alike."""
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(repeat):
+        a += timed(fn, 1)
+        b += timed(floor, 1)
+    return a, b
 
 
 def observations(n: int) -> list[SpendObservation]:
@@ -56,8 +80,8 @@ def observations(n: int) -> list[SpendObservation]:
     ]
 
 
-def bench_evaluate_groups(n: int, repeat: int) -> list[float]:
-    """One budget, {each: key}, n keys: n budget groups in one evaluation."""
+def evaluate_groups(n: int) -> Callable[[], Any]:
+    """One budget, {each: key}, n keys: n budget groups in one evaluation (setup not timed)."""
     rule = BudgetRule(
         "b",
         Scope.parse({"each": "key"}),
@@ -66,10 +90,63 @@ def bench_evaluate_groups(n: int, repeat: int) -> list[float]:
         (Decimal("0.5"), Decimal("0.8")),
     )
     obs = observations(n)
-    return timed(lambda: evaluate(rule, obs, {}, NOW), repeat)
+    return lambda: evaluate(rule, obs, {}, NOW)
 
 
-def bench_evaluate_budgets(n: int, repeat: int) -> list[float]:
+def plain_loop(obs: list[SpendObservation], limit: Decimal) -> int:
+    """The floor for evaluation: group by key, compare with the limit, with plain Decimals."""
+    spend: dict[str, Decimal] = {}
+    for o in obs:
+        spend[o.dims["key"]] = o.amount.amount
+    return sum(1 for v in spend.values() if v >= limit * Decimal("0.8"))
+
+
+def bench_metrics(
+    n: int, repeat: int, per_target: PerTarget, max_series: int = 2000
+) -> tuple[list[float], list[float], int, int]:
+    """/metrics at n keys, 10% past a warning threshold: scrape time and size vs a plain render."""
+    window = WindowSpec.parse("daily")
+    m = Metrics()
+    m.init_budgets(
+        [BudgetSeries("per-key-daily", "openrouter", window, Decimal(10), "USD")],
+        NOW,
+        per_target=per_target,
+        max_series=max_series,
+    )
+    w = window.at(NOW)
+    statuses = [
+        GroupStatus(
+            "per-key-daily",
+            f"{i:064x}",
+            w,
+            Money(Decimal("8.5") if i % 10 == 0 else Decimal(i % 700) / 100),
+            Money(Decimal(10)),
+            BudgetState.WARNING if i % 10 == 0 else BudgetState.OK,
+        )
+        for i in range(n)
+    ]
+    m.snapshot.statuses["per-key-daily"] = statuses
+
+    def scrape() -> None:
+        generate_latest(m.registry)
+
+    lines = [
+        f'killswitch_spend_usd{{budget="per-key-daily",target="{s.group}"}} {s.spend}\n'
+        for s in statuses
+        if s.spend is not None
+    ]
+
+    def floor() -> None:  # a plain join of one line per key: the least any exporter does
+        "".join(lines).encode()
+
+    m.publish(NOW, ["per-key-daily"])
+    publish = timed(lambda: m.publish(NOW, ["per-key-daily"]), repeat)
+    ours, plain = interleaved(scrape, floor, repeat)
+    body = generate_latest(m.registry)
+    return ours, plain, len(body), int(statistics.median(publish) * 1000)
+
+
+def evaluate_budgets(n: int) -> Callable[[], Any]:
     """n separate budgets, each scoped to its own key ({keys: [k]}), each given its observations."""
     obs = observations(n)
     rules = [
@@ -89,7 +166,7 @@ def bench_evaluate_budgets(n: int, repeat: int) -> list[float]:
         for rule, o in rules:
             evaluate(rule, o, {}, NOW)
 
-    return timed(run, repeat)
+    return run
 
 
 def keys(n: int) -> list[dict[str, Any]]:
@@ -136,43 +213,93 @@ def bench_poll(n: int, repeat: int) -> tuple[list[float], list[float]]:
                         break
                     off += 100
 
-        return (
-            timed(lambda: asyncio.run(ours()), repeat),
-            timed(lambda: asyncio.run(raw()), repeat),
-        )
+        return interleaved(lambda: asyncio.run(ours()), lambda: asyncio.run(raw()), repeat)
     finally:
         s.stop()
 
 
-def summary(xs: list[float]) -> dict[str, float]:
-    return {
-        "median_s": round(statistics.median(xs), 4),
-        "min_s": round(min(xs), 4),
-        "runs": len(xs),
-    }
+def med(xs: list[float]) -> str:
+    x = statistics.median(xs)
+    return f"{x:.2f} s" if x >= 1 else f"{x * 1000:.1f} ms"
+
+
+def run(quick: bool, smoke: bool) -> list[tuple[str, str, str]]:
+    """(figure, this build, floor in the same run) rows."""
+    n_eval, n_keys, rep = (100_000, 10_000, 5)
+    if quick:
+        n_eval, n_keys = 10_000, 1_000
+    if smoke:
+        n_eval, n_keys, rep = 200, 200, 1
+    rows = []
+    obs = observations(n_eval)
+    ev, floor = interleaved(
+        evaluate_groups(n_eval),
+        lambda: plain_loop(obs, Decimal(10)),
+        rep,
+    )
+    rows.append((f"evaluate: 1 `{{each: key}}` budget x {n_eval:,} keys", med(ev), med(floor)))
+    ev, floor = interleaved(
+        evaluate_budgets(n_eval),
+        lambda: plain_loop(obs, Decimal(10)),
+        rep,
+    )
+    rows.append((f"evaluate: {n_eval:,} separate budgets", med(ev), med(floor)))
+    ours, raw = bench_poll(n_keys, rep)
+    rows.append(
+        (
+            f"OpenRouter poll of {n_keys:,} keys ({n_keys // 100} pages), wall",
+            med(ours),
+            f"{med(raw)} (plain httpx, same pages)",
+        )
+    )
+    modes: list[tuple[PerTarget, int]] = [("breaching", 2000), ("all", 2000), ("all", 10**9)]
+    for mode, cap in modes:
+        scrape, plain, size, publish_ms = bench_metrics(n_keys, rep, mode, cap)
+        rows.append(
+            (
+                f"`/metrics` at {n_keys:,} keys, 10% warning, `per_target: {mode}`, "
+                f"`max_series: {cap:,}`",
+                f"{size / 1e6:.2f} MB, scrape {med(scrape)} (publish {publish_ms} ms)",
+                f"{med(plain)} (one plain line per key joined)",
+            )
+        )
+    return rows
+
+
+def markdown(rows: list[tuple[str, str, str]]) -> str:
+    out = ["| figure | this build (median) | floor, same run (median) |", "|---|---|---|"]
+    out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(out) + "\n"
+
+
+def update_readme(table: str) -> None:
+    text = README.read_text()
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{START}\n{table}{END}{tail}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
+    ap.add_argument("--quick", action="store_true", help="10x smaller sizes (a minute or so)")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, one run: it still works")
+    ap.add_argument("--update-readme", action="store_true", help="write the table into README")
     args = ap.parse_args()
-    n_eval, n_keys, rep = (10_000, 1_000, 2) if args.quick else (100_000, 10_000, 5)
-    results = {
-        f"evaluate: 1 budget x {n_eval} groups": summary(bench_evaluate_groups(n_eval, rep)),
-        f"evaluate: {n_eval} budgets": summary(bench_evaluate_budgets(n_eval, rep)),
-    }
-    ours, raw = bench_poll(n_keys, rep)
-    results[f"openrouter poll: {n_keys} keys (killswitch source)"] = summary(ours)
-    results[f"openrouter poll: {n_keys} keys (raw httpx, same pages)"] = summary(raw)
-    width = max(map(len, results))
-    for name, r in results.items():
-        print(
-            f"{name:{width}}  median {r['median_s']:.3f}s  min {r['min_s']:.3f}s  "
-            f"({r['runs']} runs)"
-        )
-    out = Path(__file__).parent / "results"
+    rows = run(args.quick, args.smoke)
+    table = markdown(rows)
+    print(table)
+    out = HERE / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(results, indent=2))
+    (out / "latest.md").write_text(table)
+    (out / "latest.json").write_text(json.dumps(rows, indent=2))
+    if args.update_readme:
+        update_readme(table)
+    growth = HERE / "bench_state_growth.py"
+    if growth.exists() and not args.smoke:  # the state helper's own benchmark, when it exists
+        extra = ["--quick"] if args.quick else []
+        done = subprocess.run([sys.executable, str(growth), *extra], check=False)
+        if done.returncode:
+            sys.exit(f"{growth.name} failed with exit code {done.returncode}")
 
 
 if __name__ == "__main__":
