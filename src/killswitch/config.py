@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -266,6 +267,33 @@ class MetricsConfig(Strict):
     )
 
 
+class RetentionConfig(Strict):
+    """How long the state keeps what no longer decides anything (docs/operations.md)."""
+
+    observation_margin: timedelta = Field(
+        default=timedelta(hours=1),
+        description="observations are kept this long past the oldest window a budget reads",
+    )
+    outbox_sent: timedelta = Field(
+        default=timedelta(days=7), description="sent (and dead) notifications are deleted after"
+    )
+    journal: timedelta | None = Field(
+        default=None,
+        description="delete closed journal history older than this (default: keep it all); "
+        "a kill that was never undone is always kept",
+    )
+    prune_every: timedelta = Field(
+        default=timedelta(minutes=5), description="how often the database is pruned"
+    )
+
+    @field_validator("observation_margin", "outbox_sent", "journal", "prune_every", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
+        from killswitch.durations import parse_duration
+
+        return None if v is None else parse_duration(v)
+
+
 class BaseConfig(Strict):
     state: str = DEFAULT_STATE
     state_migrate: Literal["auto", "manual"] = Field(
@@ -288,6 +316,7 @@ class BaseConfig(Strict):
     reconciliation: ReconciliationConfig = ReconciliationConfig()
     ha: HAConfig = HAConfig()
     metrics: MetricsConfig = MetricsConfig()
+    retention: RetentionConfig = RetentionConfig()
     outbox_interval: float = Field(default=5.0, gt=0)
 
     @field_validator("state")

@@ -36,6 +36,7 @@ from killswitch.notifiers.events import Event
 from killswitch.plugins import Provider, Source
 from killswitch.secrets import redact
 from killswitch.state import Store
+from killswitch.state.retention import Retention
 
 log = structlog.get_logger("killswitch.engine")
 
@@ -107,6 +108,7 @@ class Engine:
         self.clock = clock
         self.identity = identity
         self.ledger = Ledger()
+        self.retention = Retention(config, self.ledger, store, self.source_of)
         self.policies = resolve(config)
         self.rules = {b.name: rule_for(b, self.policies[b.name]) for b in config.budgets}
         self.executor = Executor(
@@ -244,7 +246,7 @@ class Engine:
             for event in self._health(provider_name, name, result, now):
                 if persist:
                     self.enqueue(event)
-            self.ledger.prune(name, self._since(name, now) - timedelta(hours=1))
+            self.retention.after_poll(name, now, persist=persist)
         self.metrics.snapshot.now = now
 
     def _take(self, provider_name: str, result: PollResult, now: datetime, persist: bool) -> None:

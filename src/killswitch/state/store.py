@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, o
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
+from killswitch.core.retention import Horizon
 from killswitch.model import (
     Coverage,
     GroupStatus,
@@ -73,6 +74,11 @@ class OutboxItem:
     attempts: int
 
 
+def _span(period_key: str) -> tuple[datetime, datetime]:
+    a, _, b = period_key.partition("|")
+    return datetime.fromisoformat(a), datetime.fromisoformat(b)
+
+
 def _period_key(o: SpendObservation) -> str:
     if o.kind is ObservationKind.COUNTER:
         return o.observed_at.isoformat()
@@ -98,7 +104,9 @@ class Store:
         except BaseException:
             self.engine.dispose()
             raise
-        self._written: dict[tuple[str, str, str, str], str] = {}
+        # what we last wrote, per source: (target, kind, period) -> (value, period end); counters
+        # are keyed by target alone. Pruned with the observations, so closed periods are forgotten.
+        self._written: dict[str, dict[tuple[str, str, str], tuple[str, datetime | None]]] = {}
 
     def redacted_url(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
@@ -127,22 +135,20 @@ class Store:
         """Upsert; skip rows whose amount did not change since we last wrote them."""
         rows = []
         for o in obs:
-            key = (o.source, o.target, o.kind.value, _period_key(o))
+            pkey = _period_key(o)
             val = f"{o.amount.amount}|{o.amount.currency}|{o.complete}"
-            if o.kind is ObservationKind.COUNTER:
-                ckey = (o.source, o.target, "counter", "")
-                if self._written.get(ckey) == val:
-                    continue  # unchanged counter: the older sample still tells the truth
-                self._written[ckey] = val
-            elif self._written.get(key) == val:
-                continue
-            self._written[key] = val
+            written = self._written.setdefault(o.source, {})
+            wkey = (o.target, o.kind.value, "" if o.kind is ObservationKind.COUNTER else pkey)
+            prev = written.get(wkey)
+            if prev is not None and prev[0] == val:
+                continue  # unchanged: for a counter, the older sample still tells the truth
+            written[wkey] = (val, o.end)
             rows.append(
                 {
                     "source": o.source,
                     "target": o.target,
                     "kind": o.kind.value,
-                    "period_key": key[3],
+                    "period_key": pkey,
                     "start": o.start,
                     "end": o.end,
                     "observed_at": o.observed_at,
@@ -190,29 +196,116 @@ class Store:
                 baseline[r["target"]] = r  # keeps the latest per target
         return [_obs(r) for r in [*rows, *baseline.values()]]
 
-    def prune_observations(self, source: str, before: datetime) -> None:
-        """Drop what no window can need any more, keeping each target's last counter sample."""
+    def prune_observations(self, source: str, keep: Horizon | datetime) -> int:
+        """Delete what the horizon no longer needs (a time: everything before it, keeping each
+        target's counter baseline there). One statement per rule, whatever the key count."""
+        h = keep if isinstance(keep, Horizon) else Horizon.before(keep)
         o = t.observations
+        deleted = 0
         with self.tx() as conn:
-            conn.execute(
-                delete(o).where(o.c.source == source, o.c.kind != "counter", o.c.end < before)
+            periods = delete(o).where(o.c.source == source, o.c.kind != "counter")
+            deleted += conn.execute(periods.where(o.c.end < h.periods_from)).rowcount or 0
+            if h.spans is not None:
+                read = [and_(o.c.start == a, o.c.end == b) for a, b in sorted(h.spans)]
+                stale = delete(o).where(o.c.source == source, o.c.kind == "to_date")
+                if read:
+                    stale = stale.where(~or_(*read))
+                deleted += conn.execute(stale).rowcount or 0
+            deleted += conn.execute(self._counter_prune(source, h)).rowcount or 0
+        self._forget_written(source, h)
+        return deleted
+
+    def _counter_prune(self, source: str, h: Horizon) -> Any:
+        """Counter samples at or before ``history_from`` that are no anchor's latest sample."""
+        o = t.observations
+        later = t.observations.alias("later")
+
+        def latest_at(point: datetime) -> Any:
+            newer = (
+                select(later.c.id)
+                .where(
+                    later.c.source == o.c.source,
+                    later.c.target == o.c.target,
+                    later.c.kind == "counter",
+                    later.c.observed_at > o.c.observed_at,
+                    later.c.observed_at <= point,
+                )
+                .exists()
             )
-            keep = select(o.c.target, o.c.observed_at).where(
-                o.c.source == source, o.c.kind == "counter", o.c.observed_at < before
+            return and_(o.c.observed_at <= point, ~newer)
+
+        points = sorted({*h.anchors, h.history_from})
+        return delete(o).where(
+            o.c.source == source,
+            o.c.kind == "counter",
+            o.c.observed_at <= h.history_from,
+            ~or_(*[latest_at(p) for p in points]),
+        )
+
+    def _forget_written(self, source: str, h: Horizon) -> None:
+        written = self._written.get(source, {})
+        for key in [
+            k
+            for k, (_, end) in written.items()
+            if k[1] != "counter"
+            and (
+                end is None
+                or end < h.periods_from
+                or (k[1] == "to_date" and h.spans is not None and _span(k[2]) not in h.spans)
             )
-            latest: dict[str, datetime] = {}
-            for target, at in conn.execute(keep):
-                if target not in latest or at > latest[target]:
-                    latest[target] = at
-            for target, at in latest.items():
-                conn.execute(
-                    delete(o).where(
-                        o.c.source == source,
-                        o.c.kind == "counter",
-                        o.c.target == target,
-                        o.c.observed_at < at,
+        ]:
+            del written[key]
+
+    def prune_outbox(self, before: datetime) -> int:
+        """Sent notifications older than ``before`` (and dead ones given up before it).
+
+        The outbox is also the deduplication memory: an event still recurring after this age is
+        announced again, which is what an operator wants of a condition that long.
+        """
+        ob = t.outbox
+        with self.tx() as conn:
+            res = conn.execute(
+                delete(ob).where(
+                    or_(
+                        and_(ob.c.status == "sent", ob.c.sent_at < before),
+                        and_(ob.c.status == "dead", ob.c.next_attempt_at < before),
                     )
                 )
+            )
+            return res.rowcount or 0
+
+    def prune_journal(self, before: datetime) -> int:
+        """Closed history older than ``before``: a kill goes only together with its restore.
+
+        A kill that was never undone stays, however old: it is what ``restore`` must undo. So do
+        pending and failed rows (resume and retry read them) and anything touched since.
+        """
+        j = t.journal
+        r = t.journal.alias("r")
+        undone = (
+            select(r.c.id)
+            .where(r.c.kill_id == j.c.id, r.c.op == "restore", r.c.status.in_(["done", "dry_run"]))
+            .exists()
+        )
+        busy = (
+            select(r.c.id)
+            .where(r.c.kill_id == j.c.id, or_(r.c.updated_at >= before, r.c.status == "pending"))
+            .exists()
+        )
+        closed = select(j.c.id).where(
+            j.c.op == "kill",
+            j.c.updated_at < before,
+            or_(j.c.status == "abandoned", and_(j.c.status.in_(["done", "dry_run"]), undone)),
+            ~busy,
+        )
+        with self.tx() as conn:
+            ids = list(conn.execute(closed).scalars())
+            gone = 0
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                gone += conn.execute(delete(j).where(j.c.kill_id.in_(chunk))).rowcount or 0
+                gone += conn.execute(delete(j).where(j.c.id.in_(chunk))).rowcount or 0
+            return gone
 
     # ---- source health ------------------------------------------------------------------
     def record_source(

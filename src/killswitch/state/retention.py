@@ -1,0 +1,76 @@
+"""Keeps the daemon's state bounded: applies each source's horizon after every poll.
+
+The ledger (memory) is pruned every cycle; the database every ``retention.prune_every``, which
+also deletes sent notifications after ``retention.outbox_sent`` and, when set, closed journal
+history after ``retention.journal``. Only the replica that polls (the leader) prunes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import structlog
+
+from killswitch.core.ledger import Ledger
+from killswitch.core.retention import horizon
+from killswitch.core.windows import WindowSpec
+from killswitch.state.store import Store
+
+if TYPE_CHECKING:
+    from killswitch.config import BudgetConfig, Config
+
+log = structlog.get_logger("killswitch.retention")
+
+
+class Retention:
+    def __init__(
+        self,
+        config: Config,
+        ledger: Ledger,
+        store: Store,
+        source_of: Callable[[BudgetConfig], str],
+    ) -> None:
+        self.settings = config.base.retention
+        self.budgets = config.budgets
+        self.ledger = ledger
+        self.store = store
+        self.source_of = source_of
+        self._pruned: dict[str, datetime] = {}
+        self._housekept: datetime | None = None
+
+    def windows_of(self, source: str) -> list[WindowSpec]:
+        out = []
+        for b in self.budgets:
+            try:
+                if self.source_of(b) == source:
+                    out.append(b.window_spec)
+            except KeyError:  # a budget on a provider this runtime did not build
+                continue
+        return out
+
+    def after_poll(self, source: str, now: datetime, *, persist: bool = True) -> None:
+        """Forget what no window of this source needs; with ``persist``, in the store too."""
+        h = horizon(self.windows_of(source), now, self.settings.observation_margin)
+        self.ledger.prune(source, h)
+        if not persist:
+            return
+        every = self.settings.prune_every
+        last = self._pruned.get(source)
+        if last is None or now - last >= every:
+            self._pruned[source] = now
+            n = self.store.prune_observations(source, h)
+            if n:
+                log.debug("pruned observations", source=source, rows=n)
+        if self._housekept is None or now - self._housekept >= every:
+            self._housekept = now
+            self.housekeeping(now)
+
+    def housekeeping(self, now: datetime) -> None:
+        sent = self.store.prune_outbox(now - self.settings.outbox_sent)
+        journal = 0
+        if self.settings.journal is not None:
+            journal = self.store.prune_journal(now - self.settings.journal)
+        if sent or journal:
+            log.info("pruned state", outbox_rows=sent, journal_rows=journal)
