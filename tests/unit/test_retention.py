@@ -195,3 +195,16 @@ async def test_the_engine_prunes_the_store_every_cycle_it_is_due(tmp_path: objec
     assert counts[-1] == counts[30] <= 5 * 3  # per key: a baseline, the origin sample, latest
     assert rt.engine.ledger.size() <= 5 * 3
     await rt.aclose()
+
+
+def test_a_to_date_row_for_the_current_rolling_window_is_kept() -> None:
+    """Sources that answer "spend in the last hour" (PromQL over $__range) give rolling spans."""
+    led = Ledger()
+    led.add(
+        [
+            period(ObservationKind.TO_DATE, NOW - H, NOW),
+            period(ObservationKind.TO_DATE, NOW - 3 * H, NOW - 2 * H),
+        ]
+    )
+    led.prune("s", horizon([WindowSpec.parse("rolling:1h")], NOW, H))
+    assert [(o.start, o.end) for o in led.observations("s")] == [(NOW - H, NOW)]

@@ -4,7 +4,7 @@ Pure (the time is passed in). The ledger applies a horizon every cycle and the s
 minutes, so what the daemon keeps grows with keys x windows, never with time:
 
 * ``to_date`` rows count only for the exact window they cover, so only spans that are some
-  budget's window (now, or a margin ago) are kept;
+  budget's window (now, or a margin ago; for a rolling window, the one ending now) are kept;
 * ``bucket`` rows are kept while they can fall inside a window (they end after its start);
 * ``counter`` samples: a tumbling window (daily, weekly, monthly, interval) needs one baseline,
   the last sample at or before its start, and the latest sample; only a rolling window, whose
@@ -69,7 +69,7 @@ def horizon(windows: Iterable[WindowSpec], now: datetime, margin: timedelta) -> 
     history_from = min(rolling) - margin if rolling else now
     return Horizon(
         periods_from=min(w.start for _, w in at) - margin,
-        spans=frozenset((w.start, w.end) for s, w in at if not s.slides),
+        spans=frozenset((w.start, w.end) for _, w in at),  # a rolling span is read only now
         anchors=tuple(sorted({w.start for s, w in at if not s.slides})),
         history_from=history_from,
     )
