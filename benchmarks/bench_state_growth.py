@@ -5,7 +5,7 @@ simulated provider: N keys, each spending, under daily, weekly and monthly per-k
 Prints the database size (file + WAL) and RSS at checkpoints, and the change between the end of
 warm-up and the end of the run (the issue's bar: within +-5%).
 
-Run: `.venv/bin/python benchmarks/bench_state_growth.py [--keys 10000] [--cycles 500]`.
+Run: `.venv/bin/python benchmarks/bench_state_growth.py [--keys 10000] [--cycles 500] [--quick]`.
 The function `run(keys, cycles)` returns the figures, for `benchmarks/bench.py` to call.
 """
 
@@ -110,7 +110,10 @@ def main() -> None:
     ap.add_argument("--keys", type=int, default=10_000)
     ap.add_argument("--cycles", type=int, default=500)
     ap.add_argument("--warmup", type=int, default=None)
+    ap.add_argument("--quick", action="store_true", help="1000 keys, 60 cycles")
     args = ap.parse_args()
+    if args.quick:
+        args.keys, args.cycles = 1000, 60
     out = run(args.keys, args.cycles, args.warmup)
     print(f"{'cycle':>6} {'db MB':>8} {'RSS MB':>8} {'ledger':>8} {'s/cycle':>8}")
     for p in out["points"]:
