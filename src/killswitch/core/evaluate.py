@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from killswitch.core.scope import Scope
-from killswitch.core.spend import group_spend
+from killswitch.core.spend import GroupSpend, group_spend
 from killswitch.core.windows import WindowSpec
 from killswitch.model import (
     BudgetPolicy,
@@ -27,6 +27,7 @@ from killswitch.model import (
     Money,
     SpendObservation,
     TargetState,
+    Window,
     utc,
 )
 
@@ -86,126 +87,163 @@ def evaluate(
         | set(rule.scope.declared_groups())
         | {g for g, st in prior.items() if st.killed}
     )
-    kill_line = rule.limit.amount * rule.kill_at
     policy = rule.acting()
     out = Evaluation()
     for g in sorted(groups):
-        st = prior.get(g, TargetState())
-        if st.window_start != window.start:
-            st = replace(st, window_start=window.start, warned=frozenset())
         gs = group_spend(grouped.get(g, {}), window, rule.limit.currency, now, coverage)
-        spend = gs.amount
-        # Partial data is "incomplete" (alerted, fail_closed applies); no data at all is its own
-        # state: normal right after a window resets, and never read as zero.
-        incomplete = not gs.complete and (spend is not None or gs.currency_mismatch)
-        over = spend is not None and spend.amount >= kill_line
-        fail_closed_breach = rule.fail_closed and incomplete and not over
-        breached = over or fail_closed_breach
-
-        def decide(kind: DecisionKind, reason: str, threshold: Decimal | None = None) -> None:
-            out.decisions.append(
-                Decision(
-                    kind,
-                    rule.name,
-                    g,
-                    window,
-                    spend,
-                    rule.limit,
-                    reason,
-                    threshold,
-                    tuple(gs.members),
-                    {k: tuple(sorted(v)) for k, v in gs.dims.items()},
-                    policy=policy,
-                )
-            )
-
-        def spent() -> str:  # formatting only when a decision needs words (hot loop)
-            return f"{spend} of {rule.limit}" if spend is not None else f"unknown of {rule.limit}"
-
-        # Incomplete data: alert once until it becomes complete again.
-        if incomplete and not st.incomplete_alerted:
-            decide(DecisionKind.INCOMPLETE, "; ".join(gs.notes) or "incomplete data")
-            st = replace(st, incomplete_alerted=True)
-        elif not incomplete and st.incomplete_alerted:
-            st = replace(st, incomplete_alerted=False)
-
-        # Warnings: once per threshold per window; only the highest newly crossed fires.
-        if spend is not None and not st.killed:
-            crossed = [
-                t
-                for t in rule.warn_at
-                if t < rule.kill_at and spend.amount >= rule.limit.amount * t
-            ]
-            fresh = [t for t in crossed if _fmt(t) not in st.warned]
-            if fresh and not breached:
-                top = max(fresh)
-                decide(
-                    DecisionKind.WARN,
-                    f"spend {spent()} crossed {_fmt(top * 100)}% of the limit",
-                    top,
-                )
-            if fresh:
-                st = replace(st, warned=st.warned | {_fmt(t) for t in crossed})
-
-        if breached and not st.killed:
-            reason = (
-                f"spend {spent()} is at or above the kill line "
-                f"({_fmt(rule.kill_at * 100)}% = {_fmt(kill_line)} {rule.limit.currency})"
-            )
-            if fail_closed_breach:
-                reason = f"data is incomplete and fail_closed is set ({'; '.join(gs.notes)})"
-            if rule.enforce:
-                decide(DecisionKind.KILL, reason, rule.kill_at)
-            elif st.breach_alerted_window != window.start:
-                decide(
-                    DecisionKind.BREACH_ALERT, reason + " (alert-only: nothing done)", rule.kill_at
-                )
-                st = replace(st, breach_alerted_window=window.start)
-        elif (
-            st.killed
-            and rule.restore_on_reset
-            and st.killed_window_start != window.start
-            and spend is not None
-            and not breached
-        ):
-            decide(
-                DecisionKind.RESTORE,
-                f"new window from {window.start.isoformat()}: spend {spent()} is under the kill line",
-            )
-
-        out.states[g] = st
-        out.statuses.append(
-            GroupStatus(
-                rule.name,
-                g,
-                window,
-                spend,
-                rule.limit,
-                _state(st, breached, spend, incomplete, rule, kill_line),
-                incomplete=incomplete,
-                stale=stale,
-                detail="; ".join(gs.notes),
-            )
-        )
+        ge = _Group(rule, policy, g, window, gs, prior.get(g, TargetState()))
+        ge.alert_incomplete()
+        ge.warn()
+        ge.breach_or_restore()
+        out.decisions += ge.decisions
+        out.states[g] = ge.st
+        out.statuses.append(ge.status(stale))
     return out
 
 
-def _state(
-    st: TargetState,
-    breached: bool,
-    spend: Money | None,
-    incomplete: bool,
-    rule: BudgetRule,
-    kill_line: Decimal,
-) -> BudgetState:
-    if st.killed:
-        return BudgetState.KILLED
-    if breached:
-        return BudgetState.BREACHED
-    if spend is None:
-        return BudgetState.NO_DATA
-    if incomplete:
-        return BudgetState.INCOMPLETE
-    if any(spend.amount >= rule.limit.amount * t for t in rule.warn_at if t < rule.kill_at):
-        return BudgetState.WARNING
-    return BudgetState.OK
+class _Group:
+    """One group's evaluation: the facts of its spend, its state as it evolves, its decisions."""
+
+    __slots__ = (
+        "breached",
+        "decisions",
+        "fail_closed_breach",
+        "group",
+        "gs",
+        "incomplete",
+        "kill_line",
+        "policy",
+        "rule",
+        "spend",
+        "st",
+        "window",
+    )
+
+    def __init__(
+        self,
+        rule: BudgetRule,
+        policy: BudgetPolicy,
+        group: str,
+        window: Window,
+        gs: GroupSpend,
+        st: TargetState,
+    ) -> None:
+        self.rule, self.policy, self.group, self.window, self.gs = rule, policy, group, window, gs
+        if st.window_start != window.start:
+            st = replace(st, window_start=window.start, warned=frozenset())
+        self.st = st
+        self.decisions: list[Decision] = []
+        self.spend = gs.amount
+        self.kill_line = rule.limit.amount * rule.kill_at
+        # Partial data is "incomplete" (alerted, fail_closed applies); no data at all is its own
+        # state: normal right after a window resets, and never read as zero.
+        self.incomplete = not gs.complete and (self.spend is not None or gs.currency_mismatch)
+        over = self.spend is not None and self.spend.amount >= self.kill_line
+        self.fail_closed_breach = rule.fail_closed and self.incomplete and not over
+        self.breached = over or self.fail_closed_breach
+
+    def decide(self, kind: DecisionKind, reason: str, threshold: Decimal | None = None) -> None:
+        self.decisions.append(
+            Decision(
+                kind,
+                self.rule.name,
+                self.group,
+                self.window,
+                self.spend,
+                self.rule.limit,
+                reason,
+                threshold,
+                tuple(self.gs.members),
+                {k: tuple(sorted(v)) for k, v in self.gs.dims.items()},
+                policy=self.policy,
+            )
+        )
+
+    def spent(self) -> str:  # formatting only when a decision needs words (hot loop)
+        amount = self.spend if self.spend is not None else "unknown"
+        return f"{amount} of {self.rule.limit}"
+
+    def alert_incomplete(self) -> None:
+        """Incomplete data: alert once until it becomes complete again."""
+        if self.incomplete and not self.st.incomplete_alerted:
+            self.decide(DecisionKind.INCOMPLETE, "; ".join(self.gs.notes) or "incomplete data")
+            self.st = replace(self.st, incomplete_alerted=True)
+        elif not self.incomplete and self.st.incomplete_alerted:
+            self.st = replace(self.st, incomplete_alerted=False)
+
+    def warn(self) -> None:
+        """Once per threshold per window; only the highest newly crossed fires."""
+        rule, spend = self.rule, self.spend
+        if spend is None or self.st.killed:
+            return
+        crossed = [
+            t for t in rule.warn_at if t < rule.kill_at and spend.amount >= rule.limit.amount * t
+        ]
+        fresh = [t for t in crossed if _fmt(t) not in self.st.warned]
+        if not fresh:
+            return
+        if not self.breached:
+            top = max(fresh)
+            reason = f"spend {self.spent()} crossed {_fmt(top * 100)}% of the limit"
+            self.decide(DecisionKind.WARN, reason, top)
+        self.st = replace(self.st, warned=self.st.warned | {_fmt(t) for t in crossed})
+
+    def breach_or_restore(self) -> None:
+        rule, st = self.rule, self.st
+        if self.breached and not st.killed:
+            self._breach()
+        elif (
+            st.killed
+            and rule.restore_on_reset
+            and st.killed_window_start != self.window.start
+            and self.spend is not None
+            and not self.breached
+        ):
+            self.decide(
+                DecisionKind.RESTORE,
+                f"new window from {self.window.start.isoformat()}: "
+                f"spend {self.spent()} is under the kill line",
+            )
+
+    def _breach(self) -> None:
+        rule = self.rule
+        reason = (
+            f"spend {self.spent()} is at or above the kill line "
+            f"({_fmt(rule.kill_at * 100)}% = {_fmt(self.kill_line)} {rule.limit.currency})"
+        )
+        if self.fail_closed_breach:
+            reason = f"data is incomplete and fail_closed is set ({'; '.join(self.gs.notes)})"
+        if rule.enforce:
+            self.decide(DecisionKind.KILL, reason, rule.kill_at)
+        elif self.st.breach_alerted_window != self.window.start:
+            reason += " (alert-only: nothing done)"
+            self.decide(DecisionKind.BREACH_ALERT, reason, rule.kill_at)
+            self.st = replace(self.st, breach_alerted_window=self.window.start)
+
+    def status(self, stale: bool) -> GroupStatus:
+        return GroupStatus(
+            self.rule.name,
+            self.group,
+            self.window,
+            self.spend,
+            self.rule.limit,
+            self._state(),
+            incomplete=self.incomplete,
+            stale=stale,
+            detail="; ".join(self.gs.notes),
+        )
+
+    def _state(self) -> BudgetState:
+        spend, rule = self.spend, self.rule
+        if self.st.killed:
+            return BudgetState.KILLED
+        if self.breached:
+            return BudgetState.BREACHED
+        if spend is None:
+            return BudgetState.NO_DATA
+        if self.incomplete:
+            return BudgetState.INCOMPLETE
+        warn_lines = (rule.limit.amount * t for t in rule.warn_at if t < rule.kill_at)
+        if any(spend.amount >= line for line in warn_lines):
+            return BudgetState.WARNING
+        return BudgetState.OK
