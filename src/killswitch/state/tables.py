@@ -92,7 +92,8 @@ journal = Table(
     Column("target", String(1024), nullable=False),
     Column("action", String(128), nullable=False),
     Column("op", String(16), nullable=False),  # kill | restore
-    # pending -> done | failed; dry_run and blocked are final on creation
+    # pending -> done | failed; failed -> abandoned (superseded by a restore); dry_run is final
+    # on creation (values: killswitch.act.journal.JournalStatus)
     Column("status", String(16), nullable=False),
     Column("params", JSON, nullable=False),
     Column("prior", JSON),
