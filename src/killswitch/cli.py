@@ -1,17 +1,26 @@
-"""The ``killswitch`` command. Invalid config or arguments: exit 2, a message naming the field."""
+"""The ``killswitch`` command.
+
+Invalid config or arguments: exit 2, a message naming the field. Expected failures (a port in
+use, a state that cannot be opened): exit 1, one line naming the thing and the fix. Anything else
+is a bug: one line and the hint to rerun with ``--debug`` for the traceback. No traceback reaches
+an operator unless asked for.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
 from killswitch import __version__
-from killswitch.errors import ConfigError
+from killswitch.errors import ConfigError, KillswitchError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Hard spending caps for LLM APIs and clouds."
@@ -35,14 +44,38 @@ def _load(path: Path) -> Any:
         _fail(exc.render())
 
 
-def _runtime(path: Path, *, dry_run: bool = False) -> Any:
-    from killswitch import daemon, logs
+class LogFormat(str, enum.Enum):
+    auto = "auto"
+    json = "json"
+    console = "console"
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="print the traceback of an unexpected error (or KILLSWITCH_DEBUG=1)"
+        ),
+    ] = False,
+) -> None:
+    """Hard spending caps for LLM APIs and clouds."""
+
+
+def _runtime(
+    path: Path, *, dry_run: bool = False, daemon: bool = False, log_format: str | None = None
+) -> Any:
+    """Config, the state checked, then everything built. Only ``run`` logs below ``error``."""
+    from killswitch import daemon as d
+    from killswitch import logs, preflight
 
     cfg = _load(path)
     if dry_run:
         object.__setattr__(cfg, "base", cfg.base.model_copy(update={"dry_run": True}))
-    logs.setup(cfg.base.log_level)
-    return daemon.build(cfg)
+    preflight.check_state(cfg.base.state)
+    if daemon:
+        logs.setup(cfg.base.log_level, log_format or cfg.base.log_format)
+    return d.build(cfg)
 
 
 @app.command()
@@ -50,23 +83,41 @@ def run(
     config: ConfigOpt,
     once: Annotated[bool, typer.Option(help="one poll/evaluate/act cycle, then exit")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="journal, never execute")] = False,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            "--log-format",
+            help="auto (console on a terminal, JSON otherwise), json or console; "
+            "default: log_format: in the config, else auto",
+        ),
+    ] = None,
 ) -> None:
     """Run the daemon."""
     from killswitch.daemon import Daemon
 
-    rt = _runtime(config, dry_run=dry_run)
+    rt = _runtime(
+        config, dry_run=dry_run, daemon=True, log_format=log_format.value if log_format else None
+    )
     code = asyncio.run(Daemon(rt).run(once=once))
     raise typer.Exit(code)
 
 
 @app.command("check-config")
 def check_config(config: ConfigOpt) -> None:
-    """Validate the config (secret references included) and exit."""
+    """Validate the config (secret references included) and that its state can be opened.
+
+    Exit 2 for a config error, 1 when the state database cannot be opened or reached.
+    """
+    from killswitch import preflight
+
     cfg = _load(config)
+    preflight.check_state(cfg.base.state)
     typer.echo(
         f"ok: {len(cfg.providers)} provider(s), {len(cfg.budgets)} budget(s), "
         f"{len(cfg.base.notifiers)} notifier(s)"
     )
+    if not cfg.budgets:
+        typer.echo("warning: no budgets configured: nothing will be enforced", err=True)
 
 
 @app.command()
@@ -136,21 +187,40 @@ def history(
     limit: Annotated[int, typer.Option(min=1, help="newest N entries")] = 100,
     budget: Annotated[str | None, typer.Option(help="only this budget")] = None,
 ) -> None:
-    """The action journal, newest first."""
+    """The action journal, newest first: what was done, to what, why, and at what spend."""
+    from killswitch import preflight
+
     cfg = _load(config)
     if budget is not None:
         _budget_or_fail(cfg, budget)
+    preflight.check_state(cfg.base.state)
     rows = _store(cfg).journal_rows(budget=budget, limit=limit, newest_first=True)
     if json_out:
         typer.echo(json.dumps([r.to_json() for r in rows], indent=2))
         return
     for r in rows:
-        typer.echo(
-            f"#{r.id} {r.created_at:%Y-%m-%d %H:%M:%S} {r.op:7} {r.status:9} {r.action} "
-            f"on {r.target} [{r.budget}/{r.group}]"
-            + (" manual" if r.manual else "")
-            + (f" error: {r.error}" if r.error else "")
-        )
+        typer.echo(_journal_line(r))
+
+
+def _journal_line(r: Any) -> str:
+    spend = f" at spend {_amount(r.spend)}" if r.spend else ""
+    return (
+        f"#{r.id} {r.created_at:%Y-%m-%d %H:%M:%S} {r.op:7} {r.status:9} {r.action} "
+        f"on {r.target} [{r.budget}/{r.group}]"
+        + (" manual" if r.manual else "")
+        + spend
+        + (f": {r.reason}" if r.reason else "")
+        + (f" error: {r.error}" if r.error else "")
+    )
+
+
+def _amount(text: str) -> str:
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return f"{Decimal(text):.2f}"
+    except InvalidOperation:
+        return text
 
 
 def _store(cfg: Any) -> Any:
@@ -242,13 +312,61 @@ def _manual_decision(rt: Any, budget_name: str, target: str | None, kind: Any) -
     )
 
 
+async def _known_target(rt: Any, b: Any, target: str, *, poll: bool) -> None:
+    """Exit 2, listing the known targets, unless ``target`` is one of the budget's."""
+    from killswitch import targets
+
+    source = rt.engine.source_of(b)
+    now = rt.engine.clock()
+    known = targets.recorded(rt.config, rt.store, b, source, now)
+    if target not in known and poll:
+        fresh = await targets.polled(rt.providers[b.provider], b, source, now)
+        known.groups |= fresh.groups
+        known.source_error = fresh.source_error
+    if target not in known:
+        _fail(
+            f"--target: unknown target {target!r} for budget {b.name} "
+            f"(scope: {b.scope_spec.describe()}); known: {known.listing()}"
+        )
+
+
+def _refuse_protected(rt: Any, b: Any, target: str | None) -> None:
+    from killswitch import targets
+    from killswitch.core.scope import ALL_GROUP
+
+    if target is not None:
+        hit = targets.protected(rt.config, b, target)
+    else:  # the whole group: refuse only when every target it would touch is protected
+        every = sorted(targets.action_targets(rt.config, b, ALL_GROUP, {}))
+        hit = every if every and targets.protected(rt.config, b, *every) == every else []
+    if hit:
+        _fail(
+            f"--target: {', '.join(hit)} is on the protect list: refusing to kill it; "
+            "pass --force to kill it anyway (journaled as forced)"
+        )
+
+
+def _journal_mark(rt: Any, budget: str) -> int:
+    rows = rt.store.journal_rows(budget=budget, limit=1, newest_first=True)
+    return int(rows[0].id) if rows else 0
+
+
 @app.command()
 def kill(
     config: ConfigOpt,
     budget: Annotated[str, typer.Argument(help="budget name")],
     target: Annotated[str | None, typer.Option(help="only this target")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="kill a target even though it is on the protect list")
+    ] = False,
 ) -> None:
-    """Kill now (journaled, notified, like an automatic kill; ignores the blast-radius limit)."""
+    """Kill now (journaled, notified, like an automatic kill; ignores the blast-radius limit).
+
+    The target must be one the budget knows (exit 2 lists them); a protected target is refused
+    (exit 2) unless --force. Exit 1 when an action failed or nothing could be done.
+    """
+    from dataclasses import replace
+
     from killswitch.model import DecisionKind
 
     rt = _runtime(config)
@@ -257,19 +375,33 @@ def kill(
         _fail(f"BUDGET: {b.name} has no actions configured")
     if b.scope_spec.each and not target:
         _fail(f"--target: {b.name} has one group per {b.scope_spec.each}; name the target")
+    if not force:
+        _refuse_protected(rt, b, target)
     d = _manual_decision(rt, budget, target, DecisionKind.KILL)
+    if force:
+        d = replace(
+            d,
+            reason=f"{d.reason} (--force: protect list overridden)",
+            policy=replace(d.policy, protect=frozenset()),
+        )
+    mark = _journal_mark(rt, b.name)
 
     async def go() -> None:
-        kills = rt.engine.executor.run_kills(
-            [d], rt.engine.clock(), manual=True, only_target=target
-        )
-        async for acted in kills:
-            rt.engine.emit(acted)
-        await rt.engine.drain_outbox()
-        await rt.aclose()
+        try:
+            if target is not None:
+                await _known_target(rt, b, target, poll=True)
+            kills = rt.engine.executor.run_kills(
+                [d], rt.engine.clock(), manual=True, only_target=target
+            )
+            async for acted in kills:
+                rt.engine.emit(acted)
+            await rt.engine.drain_outbox()
+        finally:
+            await rt.aclose()
 
     asyncio.run(go())
-    _print_latest(rt, b.name)
+    if not _print_since(rt, b.name, mark):
+        _fail("nothing was done: no action applies to that target (see the notifications)", 1)
 
 
 @app.command()
@@ -285,9 +417,14 @@ def restore(
     b = _budget_or_fail(rt.config, budget)
     ex = rt.engine.executor
     open_ = [k for k in ex.open_kills(b.name) if target in (None, k.target, k.group)]
-    if not open_:
-        typer.echo("nothing to restore: no open kill for that budget/target")
+    if target is not None and not open_:
+        asyncio.run(_checked_then_closed(rt, b, target))
+        typer.echo(f"nothing to restore: {target} has no open kill in budget {b.name}")
         raise typer.Exit(0)
+    if not open_:
+        typer.echo(f"nothing to restore: budget {b.name} has no open kill")
+        raise typer.Exit(0)
+    mark = _journal_mark(rt, b.name)
 
     async def go() -> bool:
         ok = True
@@ -304,17 +441,28 @@ def restore(
         return ok
 
     ok = asyncio.run(go())
-    _print_latest(rt, b.name)
+    _print_since(rt, b.name, mark)
     raise typer.Exit(0 if ok else 1)
 
 
-def _print_latest(rt: Any, budget: str) -> None:
-    for r in rt.store.journal_rows(budget=budget, limit=10, newest_first=True):
-        if r.manual:
-            typer.echo(
-                f"#{r.id} {r.op} {r.status}: {r.action} on {r.target}"
-                + (f" ({r.error})" if r.error else "")
-            )
+async def _checked_then_closed(rt: Any, b: Any, target: str) -> None:
+    try:
+        await _known_target(rt, b, target, poll=False)  # a restore undoes journaled kills only
+    finally:
+        await rt.aclose()
+
+
+def _print_since(rt: Any, budget: str, mark: int) -> bool:
+    """Print the journal rows this command wrote (none older); exit 1 if one of them failed."""
+    rows = [r for r in rt.store.journal_rows(budget=budget) if r.id > mark and r.manual]
+    for r in rows:
+        typer.echo(
+            f"#{r.id} {r.op} {r.status}: {r.action} on {r.target}"
+            + (f" ({r.error})" if r.error else "")
+        )
+    if any(r.status not in ("done", "dry_run") for r in rows):
+        raise typer.Exit(1)
+    return bool(rows)
 
 
 @app.command()
@@ -335,38 +483,49 @@ def schema() -> None:
 
 
 @app.command()
-def doctor(config: ConfigOpt) -> None:
-    """Check each provider's credentials and the permissions its configured actions need."""
+def doctor(config: ConfigOpt, json_out: JsonOpt = False) -> None:
+    """Check each provider's credentials and the permissions its configured actions need.
+
+    Exit 0 when every check passed, 1 otherwise.
+    """
     rt = _runtime(config)
 
-    async def go() -> bool:
-        ok = True
-        for name, p in rt.providers.items():
-            acts = sorted(
-                {
-                    a.name
-                    for b in rt.config.budgets
-                    if b.provider == name
-                    for a in rt.config.actions[b.name]
-                }
-            )
-            typer.echo(f"{name} ({p.config.type}):")
-            try:
-                findings = await p.doctor(acts)
-            except Exception as exc:
-                from killswitch.secrets import redact
+    async def go() -> dict[str, Any]:
+        try:
+            found = [await _doctor_one(rt, name, p) for name, p in rt.providers.items()]
+        finally:
+            await rt.aclose()
+        state = {"ok": rt.store.ping(), "url": rt.store.redacted_url()}
+        ok = state["ok"] and all(c["ok"] for p in found for c in p["checks"])
+        return {"ok": ok, "providers": found, "state": state}
 
-                findings = []
-                typer.echo(f"  [FAIL] doctor raised: {redact(str(exc))}")
-                ok = False
-            for f in findings:
-                typer.echo(f"  [{'ok' if f.ok else 'FAIL'}] {f.check}: {f.detail}")
-                ok &= f.ok
-        typer.echo(f"state: {'ok' if rt.store.ping() else 'FAIL'} ({rt.store.redacted_url()})")
-        await rt.aclose()
-        return ok
+    report = asyncio.run(go())
+    if json_out:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        for p in report["providers"]:
+            typer.echo(f"{p['provider']} ({p['type']}):")
+            for c in p["checks"]:
+                typer.echo(f"  [{'ok' if c['ok'] else 'FAIL'}] {c['check']}: {c['detail']}")
+        st = report["state"]
+        typer.echo(f"state: {'ok' if st['ok'] else 'FAIL'} ({st['url']})")
+    raise typer.Exit(0 if report["ok"] else 1)
 
-    raise typer.Exit(0 if asyncio.run(go()) else 1)
+
+async def _doctor_one(rt: Any, name: str, p: Any) -> dict[str, Any]:
+    from killswitch.secrets import redact
+
+    acts = sorted(
+        {a.name for b in rt.config.budgets if b.provider == name for a in rt.config.actions[b.name]}
+    )
+    try:
+        checks = [
+            {"check": f.check, "ok": bool(f.ok), "detail": redact(str(f.detail))}
+            for f in await p.doctor(acts)
+        ]
+    except Exception as exc:  # a provider's doctor that raises is a failed check, not a crash
+        checks = [{"check": "doctor", "ok": False, "detail": f"raised: {redact(str(exc))}"}]
+    return {"provider": name, "type": p.config.type, "actions": acts, "checks": checks}
 
 
 @app.command()
@@ -376,15 +535,50 @@ def version() -> None:
 
 
 def main() -> None:
+    """Entry point: quiet CLI logging, and the guard that turns exceptions into one line."""
+    from killswitch import logs
     from killswitch.state.schema import SchemaError
 
+    argv = sys.argv[1:]
+    debug = "--debug" in argv or os.environ.get("KILLSWITCH_DEBUG", "") not in ("", "0")
+    logs.setup_cli()
     try:
-        app()
+        app(args=[a for a in argv if a != "--debug"], prog_name="killswitch")
     except KeyboardInterrupt:
         sys.exit(130)
     except SchemaError as exc:  # the state's schema does not fit this version: say what to run
         typer.echo(f"state: {exc}", err=True)
         sys.exit(2)
+    except Exception as exc:
+        sys.exit(_report(exc, debug=debug))
+
+
+def _report(exc: Exception, *, debug: bool) -> int:
+    """Print one line for ``exc`` (the traceback too with --debug); return the exit code."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from killswitch.preflight import first_line
+    from killswitch.secrets import redact
+
+    if debug:
+        typer.echo(redact("".join(traceback.format_exception(exc))).rstrip(), err=True)
+    if isinstance(exc, ConfigError):
+        typer.echo(redact(exc.render()), err=True)
+        return 2
+    if isinstance(exc, KillswitchError):
+        msg = str(exc)
+    elif isinstance(exc, SQLAlchemyError):
+        msg = f"state: {first_line(exc)}; check state: in the config (rerun with --debug for more)"
+    elif isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        msg = f"{where}{exc.strerror.lower()} (rerun with --debug for the traceback)"
+    else:
+        msg = (
+            f"unexpected {type(exc).__name__}: {first_line(exc)} - this is a bug; rerun with "
+            "--debug (or KILLSWITCH_DEBUG=1) for the traceback and please report it"
+        )
+    typer.echo(f"error: {redact(msg)}", err=True)
+    return 1
 
 
 if __name__ == "__main__":

@@ -8,12 +8,14 @@ effective settings and a loud DRY-RUN banner are logged at start.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -23,6 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from killswitch import __version__
 from killswitch.config import Config
 from killswitch.engine import Engine
+from killswitch.errors import StartupError
 from killswitch.metrics import Metrics
 from killswitch.notifiers import build_notifiers
 from killswitch.plugins import Provider, ProviderContext, registry
@@ -37,6 +40,20 @@ STOP_GRACE = 8.0
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+def listen_error(listen: str, exc: OSError) -> str:
+    """``listen 127.0.0.1:9464: address already in use; ...`` with the fix for each cause."""
+    fixes = {
+        errno.EADDRINUSE: "another process (a second killswitch?) has it: stop that process "
+        "or set listen: to a free port",
+        errno.EADDRNOTAVAIL: "that address is not on this host: set listen: to one of its "
+        "addresses, 127.0.0.1 or 0.0.0.0",
+        errno.EACCES: "ports below 1024 need privileges: set listen: to a port above 1024",
+    }
+    reason = (exc.strerror or str(exc)).lower()
+    fix = fixes.get(exc.errno or 0, "check listen: in the config")
+    return f"listen {listen}: {reason}; {fix}"
 
 
 def default_identity() -> str:
@@ -180,11 +197,19 @@ class Daemon:
         if not self.leader:
             self.health.started = True
 
+    def listen(self) -> ThreadingHTTPServer:
+        """Bind /metrics and the health endpoints; a port that cannot be bound is one line."""
+        listen = self.rt.config.base.listen
+        host, _, port = listen.rpartition(":")
+        try:
+            return serve(host.strip("[]"), int(port), self.rt.metrics, self.health)
+        except OSError as exc:
+            raise StartupError(listen_error(listen, exc)) from None
+
     async def run(self, *, once: bool = False) -> int:
-        self.banner()
         rt = self.rt
-        host, _, port = rt.config.base.listen.rpartition(":")
-        server = None if once else serve(host.strip("[]"), int(port), rt.metrics, self.health)
+        server = None if once else self.listen()  # before the banner: a failure is the first line
+        self.banner()
         # Budgets removed from the config leave status (the journal stays, as history).
         rt.store.forget_budgets(b.name for b in rt.config.budgets)
         loop = asyncio.get_running_loop()

@@ -20,6 +20,7 @@ from killswitch.act.plan import notice_kind
 from killswitch.config import BudgetConfig, Config
 from killswitch.core.evaluate import BudgetRule, Evaluation, evaluate
 from killswitch.core.ledger import Ledger
+from killswitch.logs import event_level
 from killswitch.metrics import BudgetSeries, Metrics, SourceHealth
 from killswitch.model import (
     BudgetPolicy,
@@ -162,8 +163,9 @@ class Engine:
                 self._logged.clear()
             self._logged.add(event.dedup_key)
         if fresh:
-            log.info(
-                "event",
+            log.log(
+                event_level(event.kind),
+                event.kind,
                 kind=event.kind,
                 budget=event.budget,
                 group=event.group,

@@ -45,3 +45,10 @@ class RefusedAction(ActionError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retryable=False)
+
+
+class StartupError(KillswitchError):
+    """The daemon (or a command) cannot start: the message names the thing and the fix.
+
+    Shown to the operator as one line with exit code 1, never as a traceback.
+    """
