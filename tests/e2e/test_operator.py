@@ -73,7 +73,9 @@ def one_line_error(res: subprocess.CompletedProcess[str], code: int, start: str)
     out = res.stdout + res.stderr
     assert res.returncode == code, out[-3000:]
     assert "Traceback" not in out, out[-3000:]
-    first = res.stderr.splitlines()[0] if res.stderr else ""
+    # the daemon may have logged (JSON) before failing, e.g. a first migration of a new state
+    lines = [line for line in res.stderr.splitlines() if not line.startswith("{")]
+    first = lines[0] if lines else ""
     assert first.startswith(start), res.stderr[-3000:]
     return first
 
