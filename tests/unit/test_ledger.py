@@ -30,13 +30,13 @@ def test_a_reread_period_replaces_the_older_reading_only() -> None:
     assert led.observations("other") == []
 
 
-def test_unchanged_counter_samples_collapse_and_out_of_order_ones_sort() -> None:
+def test_unchanged_counter_readings_add_nothing_and_one_sample_per_instant() -> None:
     led = Ledger()
     led.add([counter("1", NOW - 3 * H), counter("2", NOW - 2 * H), counter("2", NOW - H)])
-    assert [o.observed_at for o in led.observations("s")] == [NOW - 3 * H, NOW - H]
-    led.add([counter("1.5", NOW - 2 * H)])
-    assert [o.amount.amount for o in led.observations("s")] == [1, Decimal("1.5"), 2]
-    assert led.size() == 3
+    assert [o.observed_at for o in led.observations("s")] == [NOW - 3 * H, NOW - 2 * H]
+    led.add([counter("1.5", NOW - 2 * H)])  # a new reading for the same instant replaces it
+    assert [o.amount.amount for o in led.observations("s")] == [1, Decimal("1.5")]
+    assert led.size() == 2
 
 
 def test_prune_drops_ended_periods_and_keeps_the_last_counter_baseline() -> None:
