@@ -103,7 +103,16 @@ def run(
 
 
 @app.command("check-config")
-def check_config(config: ConfigOpt) -> None:
+def check_config(
+    config: ConfigOpt,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="do not try to reach a server database (validate where it is not reachable)",
+        ),
+    ] = False,
+) -> None:
     """Validate the config (secret references included) and that its state can be opened.
 
     Exit 2 for a config error, 1 when the state database cannot be opened or reached.
@@ -111,7 +120,7 @@ def check_config(config: ConfigOpt) -> None:
     from killswitch import preflight
 
     cfg = _load(config)
-    preflight.check_state(cfg.base.state)
+    preflight.check_state(cfg.base.state, connect=not offline)
     typer.echo(
         f"ok: {len(cfg.providers)} provider(s), {len(cfg.budgets)} budget(s), "
         f"{len(cfg.base.notifiers)} notifier(s)"

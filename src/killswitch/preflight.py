@@ -23,14 +23,19 @@ from killswitch.secrets import redact
 CONNECT_TIMEOUT_S = 5
 
 
-def check_state(url: str) -> None:
-    """Raise StartupError when the ``state:`` database cannot be opened for writing."""
+def check_state(url: str, *, connect: bool = True) -> None:
+    """Raise StartupError when the ``state:`` database cannot be opened for writing.
+
+    ``connect=False`` skips reaching a server database, for validating a config on a machine
+    that cannot see it (a CI job rendering a Helm chart); a SQLite path is still checked.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database not in (None, "", ":memory:") and not _is_uri(parsed):
             check_sqlite_path(Path(parsed.database))
         return
-    check_reachable(parsed)
+    if connect:
+        check_reachable(parsed)
 
 
 def _is_uri(url: URL) -> bool:

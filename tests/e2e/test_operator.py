@@ -150,6 +150,9 @@ def test_database_unreachable(tmp_path: Path) -> None:
             f"error: state: cannot connect to postgresql+psycopg://postgres@127.0.0.1:{port}/test",
         )
         assert "check that the database runs" in first
+    offline = killswitch("check-config", "--offline", "-c", str(path))
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    assert offline.stdout.startswith("ok: ")
 
 
 def test_config_mistakes_are_caught_by_check_config(tmp_path: Path) -> None:
