@@ -12,7 +12,7 @@ import errno
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import ThreadingHTTPServer
@@ -83,7 +83,7 @@ def build(
     clock: Callable[[], datetime] = system_clock,
     transport: httpx.AsyncBaseTransport | None = None,
     identity: str | None = None,
-    extras: dict[str, Any] | None = None,
+    hooks: Sequence[object] = (),
 ) -> Runtime:
     registry.load()
     store = Store(
@@ -95,7 +95,7 @@ def build(
         drift_alert_usd=config.base.reconciliation.drift_alert_usd,
         drift_alert_ratio=config.base.reconciliation.drift_alert_ratio,
         http_transport=transport,
-        extras=extras or {},
+        hooks=tuple(hooks),
     )
     providers = {
         name: registry.providers[pc.type](name, pc, ctx) for name, pc in config.providers.items()

@@ -6,30 +6,41 @@ distribution exposing a ``killswitch.providers`` entry point. It registers:
 * one :class:`Provider` subclass: its config model, its spend sources, its capability declaration;
 * any number of :class:`Action` subclasses: what it can do to a target, with undo.
 
+Both are generic, so plugin code is typed where it matters: a ``Provider[MyConfig]`` sees
+``self.config`` as ``MyConfig``, an ``Action[MyProvider, MyParams]`` receives ``MyProvider`` and
+``MyParams`` in every hook. The type arguments are checked against ``config_model`` and
+``params_model`` when the class is defined, and the config against ``config_model`` when a
+provider is built, so a mismatch fails at import or start-up, never mid-kill.
+
 The core never imports a provider; it only sees these interfaces. Shape borrowed from
 cloud-custodian's registry: actions are named classes that declare their schema, permissions and
-irreversibility, and validate before anything runs.
+reversibility, and validate before anything runs.
 """
 
 from __future__ import annotations
 
 import builtins
+import enum
 import importlib
 import pkgutil
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from importlib.metadata import entry_points
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, get_args, get_origin
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing_extensions import TypeVar  # default= (PEP 696): bare Provider / Action stay valid
 
 from killswitch.durations import parse_duration
+from killswitch.errors import RefusedAction
 from killswitch.model import Money, PollResult, Window
 from killswitch.pricing import PriceBook
+
+H = TypeVar("H")
 
 
 class ProviderConfig(BaseModel):
@@ -58,13 +69,24 @@ class ProviderConfig(BaseModel):
 
 @dataclass(frozen=True)
 class ProviderContext:
-    """What the daemon hands a provider: prices, and test hooks (HTTP transport, SDK factories)."""
+    """What the daemon hands a provider: prices, drift thresholds, and typed injection points.
+
+    ``http_transport`` serves every provider that speaks HTTP through :mod:`killswitch.http`.
+    ``hooks`` carries provider-specific injections (SDK credentials, client factories, ready
+    clients): each provider defines its own frozen dataclass for them (``AwsHooks``,
+    ``GcpHooks``, ...) and reads it with :meth:`hook`, so a hook is typed where it is used and
+    this module never has to know any provider.
+    """
 
     prices: PriceBook = field(default_factory=PriceBook)
     drift_alert_usd: Decimal = Decimal(1)
     drift_alert_ratio: Decimal = Decimal("0.05")
     http_transport: httpx.AsyncBaseTransport | None = None
-    extras: Mapping[str, Any] = field(default_factory=dict)
+    hooks: tuple[object, ...] = ()
+
+    def hook(self, kind: type[H]) -> H | None:
+        """The injected hook of type ``kind``, or None when the daemon was given none."""
+        return next((h for h in self.hooks if isinstance(h, kind)), None)
 
 
 class Source(Protocol):
@@ -93,15 +115,45 @@ class DoctorFinding:
     detail: str = ""
 
 
-class Provider(ABC):
+ConfigT = TypeVar("ConfigT", bound=ProviderConfig, default=ProviderConfig)
+
+
+class Provider(ABC, Generic[ConfigT]):
+    """A spend provider: sources to poll, and the state its actions share (clients, caches).
+
+    ``config_model`` must be the ``ConfigT`` the class is parametrised with (or a subclass of
+    it); the constructor refuses any other config, so ``self.config`` is what the type says.
+    """
+
     type: ClassVar[str]
     config_model: ClassVar[builtins.type[ProviderConfig]] = ProviderConfig
     capabilities: ClassVar[Capabilities]
+    # Source names known before construction (config validation checks ``budget.source``).
+    source_names: ClassVar[Sequence[str]] = ()
 
-    def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
+    def __init__(self, name: str, config: ConfigT, context: ProviderContext) -> None:
+        if not isinstance(config, self.config_model):
+            raise TypeError(
+                f"{type(self).__name__} needs a {self.config_model.__name__}, "
+                f"got {type(config).__name__}"
+            )
         self.name = name
-        self.config = config
+        self.config: ConfigT = config
         self.context = context
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        (config_arg,) = _type_args(cls, Provider) or (None,)
+        if isinstance(config_arg, type) and not issubclass(cls.config_model, config_arg):
+            raise TypeError(
+                f"{cls.__name__}: config_model {cls.config_model.__name__} is not the "
+                f"{config_arg.__name__} it is parametrised with"
+            )
+
+    @property
+    def cfg(self) -> ConfigT:
+        """Short for ``config``, the name provider code reads it by."""
+        return self.config
 
     @abstractmethod
     def sources(self) -> Mapping[str, Source]:
@@ -120,7 +172,7 @@ class Provider(ABC):
             findings.append(DoctorFinding(f"read {name}", result.ok, result.error or "ok"))
         return findings
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook, most providers hold no resources
+    async def aclose(self) -> None:
         """Release clients."""
 
 
@@ -153,23 +205,86 @@ class TargetRequest:
     dims: Mapping[str, Sequence[str]]  # dimension -> values seen in the group's spend
 
 
-class Action(ABC):
+class Reversibility(enum.Enum):
+    """How far ``undo`` takes a target back: the one declaration both safety rules derive from.
+
+    * ``FULL``: undo puts back exactly what execute changed; no opt-in needed.
+    * ``ACCESS_ONLY``: undo exists and restores access, but what was lost meanwhile does not come
+      back (GCP detach-billing: resources may be deleted while billing is off). Has an undo AND
+      needs ``allow_irreversible``.
+    * ``NONE``: nothing can be undone (a deleted key); needs ``allow_irreversible``.
+    """
+
+    FULL = "full"
+    ACCESS_ONLY = "access_only"
+    NONE = "none"
+
+
+ProviderT = TypeVar("ProviderT", bound="Provider[Any]", default="Provider[Any]")
+ParamsT = TypeVar("ParamsT", bound=ActionParams, default=ActionParams)
+
+
+class Action(ABC, Generic[ProviderT, ParamsT]):
     """One thing a provider can do to a target, and its undo.
 
     ``execute`` returns the prior state needed to undo (it is journaled). Both ``execute`` and
     ``undo`` must be idempotent at the provider: the journal may replay them once after a crash.
+
+    Reversibility is declared once: ``reversibility`` defaults to ``FULL`` when the class
+    implements ``undo`` and to ``NONE`` when it does not; ``ACCESS_ONLY`` must be said. The
+    derived ``irreversible`` (needs opt-in) and ``reversible`` (has an undo) are set from it and
+    may not be assigned, and a declaration that contradicts ``undo`` is refused at import.
     """
 
     name: ClassVar[str]
     provider_type: ClassVar[str]
     params_model: ClassVar[type[ActionParams]] = ActionParams
-    irreversible: ClassVar[bool] = False
+    reversibility: ClassVar[Reversibility] = Reversibility.NONE
+    irreversible: ClassVar[bool] = True  # derived from reversibility: needs allow_irreversible
+    reversible: ClassVar[bool] = False  # derived from reversibility: undo exists
+    # Everything the action may need (docs, IAM files); permissions_for() narrows it per params.
     permissions: ClassVar[Sequence[str]] = ()
     target_dim: ClassVar[str | None] = "key"
     summary: ClassVar[str] = ""
     undo_summary: ClassVar[str] = "none: irreversible"
+    _inferred_reversibility: ClassVar[bool] = True
 
-    def targets(self, params: ActionParams, request: TargetRequest) -> list[str]:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for derived in ("irreversible", "reversible"):
+            if derived in cls.__dict__:
+                raise TypeError(
+                    f"{cls.__name__}: {derived} is derived; declare "
+                    "reversibility = Reversibility.FULL | ACCESS_ONLY | NONE instead"
+                )
+        has_undo = cls.undo is not Action.undo
+        declared = _declared_reversibility(cls)
+        rev = declared or (Reversibility.FULL if has_undo else Reversibility.NONE)
+        if has_undo != (rev is not Reversibility.NONE):
+            raise TypeError(
+                f"{cls.__name__}: reversibility {rev.name} but undo is "
+                f"{'implemented' if has_undo else 'missing'}"
+            )
+        cls.reversibility = rev
+        cls._inferred_reversibility = declared is None
+        cls.irreversible = rev is not Reversibility.FULL
+        cls.reversible = rev is not Reversibility.NONE
+        _, params_arg = _type_args(cls, Action) or (None, None)
+        if isinstance(params_arg, type) and not issubclass(cls.params_model, params_arg):
+            raise TypeError(
+                f"{cls.__name__}: params_model {cls.params_model.__name__} is not the "
+                f"{params_arg.__name__} it is parametrised with"
+            )
+
+    def permissions_for(self, params: ParamsT) -> Sequence[str]:
+        """What these params need at the provider (doctor and least-privilege docs use it).
+
+        Default: every declared permission. Actions whose params decide which APIs they call
+        (a kind of principal, an organisation) override it to return only those.
+        """
+        return tuple(self.permissions)
+
+    def targets(self, params: ParamsT, request: TargetRequest) -> list[str]:
         """Targets this action touches for a breached group.
 
         Default: every value of ``target_dim`` seen in the group's spend. Actions whose params
@@ -179,14 +294,14 @@ class Action(ABC):
             return [request.group]
         return sorted(set(request.dims.get(self.target_dim, ())))
 
-    def validate(self, params: ActionParams) -> None:  # noqa: B027 - optional hook
+    def validate(self, params: ParamsT) -> None:
         """Raise ValueError for params that pass the schema but are unsafe or inconsistent."""
 
-    def describe(self, target: str, params: ActionParams) -> str:
+    def describe(self, target: str, params: ParamsT) -> str:
         return f"{self.name} on {target}"
 
     async def snapshot(
-        self, provider: Provider, target: str, params: ActionParams
+        self, provider: ProviderT, target: str, params: ParamsT
     ) -> dict[str, Any] | None:
         """Read the prior state before anything changes; it is journaled WITH the intent.
 
@@ -198,7 +313,7 @@ class Action(ABC):
 
     @abstractmethod
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: ProviderT, target: str, params: ParamsT, ctx: ActionContext
     ) -> dict[str, Any]:
         """Do it; return the prior state to journal (JSON-serialisable).
 
@@ -208,74 +323,157 @@ class Action(ABC):
 
     async def undo(
         self,
-        provider: Provider,
+        provider: ProviderT,
         target: str,
-        params: ActionParams,
+        params: ParamsT,
         prior: Mapping[str, Any],
         ctx: ActionContext,
     ) -> None:
-        from killswitch.errors import RefusedAction
-
         raise RefusedAction(f"{self.name} cannot be undone")
 
-    @property
-    def reversible(self) -> bool:
-        return type(self).undo is not Action.undo
+
+def _declared_reversibility(cls: type[Action[Any, Any]]) -> Reversibility | None:
+    """The nearest explicit declaration in the class's own bases (inferred ones do not count)."""
+    for klass in cls.__mro__:
+        if klass is Action:
+            return None
+        if "reversibility" in klass.__dict__ and (
+            klass is cls or not klass.__dict__.get("_inferred_reversibility", False)
+        ):
+            value = klass.__dict__["reversibility"]
+            return value if isinstance(value, Reversibility) else None
+    return None
 
 
-P = TypeVar("P", bound=type[Provider])
-A = TypeVar("A", bound=type[Action])
+def _type_args(cls: type, generic: type) -> tuple[Any, ...] | None:
+    """The type arguments ``cls`` (or its nearest base) gave ``generic``, e.g. (Config,)."""
+    for klass in cls.__mro__:
+        for base in klass.__dict__.get("__orig_bases__", ()):
+            if get_origin(base) is generic:
+                return tuple(a if isinstance(a, type) else None for a in get_args(base))
+    return None
+
+
+P = TypeVar("P", bound=type[Provider[Any]])
+A = TypeVar("A", bound=type[Action[Any, Any]])
+V = TypeVar("V")
+
+
+class _Lazy(Mapping[str, V]):
+    """A registry table that imports the plugin package a key names on first lookup.
+
+    ``"openai"`` and ``"openai.spend-limit"`` both name ``killswitch.providers.openai``: a
+    lookup imports that package only, so a daemon configured for one provider never loads the
+    SDKs of the others. Listing the table (iteration, ``len``) imports every plugin.
+    """
+
+    def __init__(self, registry: Registry, table: dict[str, V]) -> None:
+        self._registry = registry
+        self._table = table
+
+    def __getitem__(self, key: str) -> V:
+        if key not in self._table:
+            self._registry.import_for(key)
+        return self._table[key]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        self._registry.load_all()
+        return iter(dict(self._table))
+
+    def __len__(self) -> int:
+        self._registry.load_all()
+        return len(self._table)
 
 
 class Registry:
-    """Providers and actions by name; filled by decorators at import time."""
+    """Providers and actions by name; filled by decorators when their package is imported."""
 
     def __init__(self) -> None:
-        self.providers: dict[str, type[Provider]] = {}
-        self.actions: dict[str, type[Action]] = {}
+        self._providers: dict[str, type[Provider[Any]]] = {}
+        self._actions: dict[str, type[Action[Any, Any]]] = {}
+        self.providers: Mapping[str, type[Provider[Any]]] = _Lazy(self, self._providers)
+        self.actions: Mapping[str, type[Action[Any, Any]]] = _Lazy(self, self._actions)
         # provider package -> why it could not load (an optional SDK is not installed)
         self.unavailable: dict[str, str] = {}
-        self._loaded = False
+        self._tried: set[str] = set()
+        self._entry_points_loaded = False
+        self._all_loaded = False
 
     def provider(self, cls: P) -> P:
-        if cls.type in self.providers and self.providers[cls.type] is not cls:
+        if cls.type in self._providers and self._providers[cls.type] is not cls:
             raise ValueError(f"provider type {cls.type!r} registered twice")
-        self.providers[cls.type] = cls
+        self._providers[cls.type] = cls
         return cls
 
     def action(self, cls: A) -> A:
-        if cls.name in self.actions and self.actions[cls.name] is not cls:
+        if cls.name in self._actions and self._actions[cls.name] is not cls:
             raise ValueError(f"action {cls.name!r} registered twice")
-        self.actions[cls.name] = cls
+        self._actions[cls.name] = cls
         return cls
 
     def load(self) -> Registry:
-        """Import built-in provider packages and third-party entry points, once."""
-        if self._loaded:
-            return self
-        import killswitch.providers as pkg
-
-        for mod in pkgutil.iter_modules(pkg.__path__):
-            if mod.name.startswith("_"):
-                continue
-            try:
-                importlib.import_module(f"{pkg.__name__}.{mod.name}")
-            except ModuleNotFoundError as exc:
-                # A cloud SDK is an optional extra: the demo and other providers must still run.
-                missing = (exc.name or "").split(".")[0]
-                if not missing or missing == "killswitch":
-                    raise
-                self.unavailable[mod.name] = (
-                    f"needs the {missing!r} package: pip install 'killswitch-daemon[{mod.name}]' "
-                    "(or killswitch-daemon[all])"
-                )
-        for ep in entry_points(group="killswitch.providers"):
-            ep.load()
-        self._loaded = True
+        """Kept for callers that prepare the registry: lookups import what they name."""
         return self
 
-    def actions_for(self, provider_type: str) -> dict[str, type[Action]]:
+    def load_all(self) -> Registry:
+        """Import every built-in provider package and third-party entry point, once."""
+        if not self._all_loaded:
+            self._all_loaded = True
+            for package in _builtin_packages():
+                self._import_builtin(package)
+            self._load_entry_points()
+        return self
+
+    def import_for(self, key: str) -> None:
+        """Import the package a provider type or action name belongs to (once)."""
+        package = key.split(".", 1)[0]
+        if package in _builtin_packages():
+            self._import_builtin(package)
+        else:
+            self._load_entry_points()  # third-party types: their entry points register them
+
+    def _import_builtin(self, package: str) -> None:
+        if package in self._tried:
+            return
+        self._tried.add(package)
+        try:
+            importlib.import_module(f"{PROVIDERS_PACKAGE}.{package}")
+        except ModuleNotFoundError as exc:
+            # A cloud SDK is an optional extra: the demo and other providers must still run.
+            missing = (exc.name or "").split(".")[0]
+            if not missing or missing == "killswitch":
+                raise
+            self.unavailable[package] = (
+                f"needs the {missing!r} package: pip install 'killswitch-daemon[{package}]' "
+                "(or killswitch-daemon[all])"
+            )
+
+    def _load_entry_points(self) -> None:
+        if not self._entry_points_loaded:
+            self._entry_points_loaded = True
+            for ep in entry_points(group="killswitch.providers"):
+                ep.load()
+
+    def actions_for(self, provider_type: str) -> dict[str, type[Action[Any, Any]]]:
         return {n: a for n, a in self.actions.items() if a.provider_type == provider_type}
+
+
+PROVIDERS_PACKAGE = "killswitch.providers"
+_BUILTIN: frozenset[str] | None = None
+
+
+def _builtin_packages() -> frozenset[str]:
+    """Names of the provider packages shipped in ``killswitch.providers`` (found, not imported)."""
+    global _BUILTIN
+    if _BUILTIN is None:
+        pkg = importlib.import_module(PROVIDERS_PACKAGE)  # by name: plugins sit below providers
+        _BUILTIN = frozenset(
+            m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")
+        )
+    return _BUILTIN
 
 
 registry = Registry()
@@ -294,6 +492,7 @@ __all__ = [
     "ProviderConfig",
     "ProviderContext",
     "Registry",
+    "Reversibility",
     "Source",
     "TargetRequest",
     "registry",

@@ -240,9 +240,10 @@ async def test_keys_refuse_the_daemons_own_user() -> None:
     )
     from killswitch.config import parse
     from killswitch.plugins import ProviderContext
+    from killswitch.providers.aws.session import AwsHooks
 
     cfg = parse({"providers": {"aws": {"type": "aws"}}}).providers["aws"]
-    p = AwsProvider("aws", cfg, ProviderContext(extras={"aws_session_factory": lambda: sess}))
+    p = AwsProvider("aws", cfg, ProviderContext(hooks=(AwsHooks(lambda: sess),)))
     with pytest.raises(RefusedAction, match="own user"):
         await DeactivateAccessKeys().execute(
             p, "runner", DeactivateKeysParams(users=["runner"]), actx()

@@ -12,7 +12,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from killswitch.providers.aws.actions import ACTION_CLASSES
+from killswitch.plugins import registry
 from killswitch.providers.aws.provider import DOCTOR_PERMISSIONS, SOURCE_PERMISSIONS
 
 POLICY = Path(__file__).resolve().parents[3] / "deploy" / "permissions" / "aws-iam-policy.json"
@@ -36,7 +36,7 @@ def allowed(action: str) -> list[dict[str, Any]]:
 def test_every_declared_permission_is_granted() -> None:
     declared = {p for perms in SOURCE_PERMISSIONS.values() for p in perms}
     declared |= set(DOCTOR_PERMISSIONS)
-    for cls in ACTION_CLASSES.values():
+    for cls in registry.actions_for("aws").values():
         declared |= set(cls.permissions)
     missing = sorted(p for p in declared if not allowed(p))
     assert missing == []
@@ -45,7 +45,7 @@ def test_every_declared_permission_is_granted() -> None:
 def test_nothing_beyond_what_is_declared_and_no_wildcard_actions() -> None:
     declared = {p.lower() for perms in SOURCE_PERMISSIONS.values() for p in perms}
     declared |= {p.lower() for p in DOCTOR_PERMISSIONS}
-    for cls in ACTION_CLASSES.values():
+    for cls in registry.actions_for("aws").values():
         declared |= {p.lower() for p in cls.permissions}
     for st in statements():
         if st["Effect"] != "Allow":

@@ -11,6 +11,7 @@ import pytest
 from killswitch.config import parse
 from killswitch.model import Money, Window
 from killswitch.plugins import ActionContext, ProviderContext
+from killswitch.providers.azure.clients import AzureHooks
 from killswitch.providers.azure.provider import AzureProvider
 from tests.providers.azure.arm import ACCOUNT, DEPLOYMENT, SUB, ArmTransport, FakeArm, StaticToken
 
@@ -40,14 +41,14 @@ def arm() -> FakeArm:
     return a
 
 
-def extras(arm: FakeArm) -> dict[str, Any]:
-    return {"azure_credential": StaticToken(), "azure_transport": ArmTransport(arm)}
+def hooks(arm: FakeArm) -> AzureHooks:
+    return AzureHooks(credential=StaticToken(), transport=ArmTransport(arm))
 
 
 def make_provider(arm: FakeArm, **entry: Any) -> AzureProvider:
     """Build the provider as the daemon does: through config validation, real SDK clients."""
     cfg = parse({"providers": {"azure": {"type": "azure", "subscription_id": SUB, **entry}}})
-    return AzureProvider("azure", cfg.providers["azure"], ProviderContext(extras=extras(arm)))
+    return AzureProvider("azure", cfg.providers["azure"], ProviderContext(hooks=(hooks(arm),)))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from killswitch.plugins import DoctorFinding, ProviderContext
+from killswitch.providers.azure.clients import AzureHooks
 from killswitch.providers.azure.provider import AzureProvider
 from tests.providers.azure.arm import (
     ACCOUNT,
@@ -138,7 +139,7 @@ async def test_no_credential_stops_early_with_the_reason(arm: FakeArm) -> None:
     p = AzureProvider(
         "azure",
         cfg.providers["azure"],
-        ProviderContext(extras={"azure_credential": NoCredential()}),
+        ProviderContext(hooks=(AzureHooks(credential=NoCredential()),)),
     )
     (f,) = await p.doctor(["azure.disable-local-auth"])
     assert (f.check, f.ok) == ("credentials", False)

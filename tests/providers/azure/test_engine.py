@@ -19,7 +19,7 @@ from killswitch.daemon import Runtime, build
 from killswitch.model import BudgetState, Money
 from killswitch.testing import FakeClock
 from tests.providers.azure.arm import ACCOUNT, DEPLOYMENT, SUB, FakeArm, budget
-from tests.providers.azure.conftest import extras
+from tests.providers.azure.conftest import hooks
 from tests.providers.azure.test_config import SAMPLE
 
 
@@ -27,7 +27,7 @@ def runtime(tmp_path: Path, arm: FakeArm, clock: FakeClock, **budget_over: Any) 
     data = yaml.safe_load(SAMPLE)
     data["state"] = f"sqlite:///{tmp_path / 'state.db'}"
     data["budgets"][0].update(budget_over)
-    return build(parse(data), clock=clock, extras=extras(arm), identity="test")
+    return build(parse(data), clock=clock, hooks=[hooks(arm)], identity="test")
 
 
 def status(rt: Runtime) -> tuple[BudgetState, Money | None]:

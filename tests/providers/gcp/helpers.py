@@ -10,6 +10,7 @@ from google.auth.credentials import AnonymousCredentials
 from killswitch.config import parse
 from killswitch.model import Money, Window
 from killswitch.plugins import ActionContext, ProviderContext
+from killswitch.providers.gcp.clients import GcpHooks
 from killswitch.providers.gcp.provider import GcpProvider
 from tests.providers.gcp.fakes import SUBSCRIPTION, FakePullClient, FakeSubscription
 from tests.providers.gcp.standin import FakeGcp
@@ -41,10 +42,8 @@ def provider(
     if fake is not None:
         raw.setdefault("endpoints", fake.endpoints())
     cfg = parse({"providers": {"gcp": raw}})
-    extras: dict[str, Any] = {"gcp_credentials": anonymous(), "gcp_project": project}
-    if pull is not None:
-        extras["gcp_subscriber"] = pull
-    return GcpProvider("gcp", cfg.providers["gcp"], ProviderContext(extras=extras))
+    hooks = GcpHooks(credentials=anonymous(), project=project, subscriber=pull)
+    return GcpProvider("gcp", cfg.providers["gcp"], ProviderContext(hooks=(hooks,)))
 
 
 def pull_provider(sub: FakeSubscription, **entry: Any) -> tuple[GcpProvider, FakePullClient]:

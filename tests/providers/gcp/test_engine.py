@@ -17,6 +17,7 @@ import yaml
 from killswitch.config import parse
 from killswitch.daemon import Runtime, build
 from killswitch.model import BudgetState, Money
+from killswitch.providers.gcp.clients import GcpHooks
 from killswitch.testing import FakeClock
 from tests.providers.gcp.fakes import FakePullClient, FakeSubscription, notification
 from tests.providers.gcp.helpers import anonymous
@@ -48,12 +49,8 @@ def runtime(
     data["state"] = f"sqlite:///{tmp_path / 'state.db'}"
     data["providers"]["gcp"]["endpoints"] = fake.endpoints()  # added keys; none renamed
     data["budgets"][0].update(budget_over)
-    extras = {
-        "gcp_credentials": anonymous(),
-        "gcp_project": "ops",
-        "gcp_subscriber": FakePullClient(sub),
-    }
-    return build(parse(data), clock=clock, extras=extras, identity="test")
+    hooks = GcpHooks(credentials=anonymous(), project="ops", subscriber=FakePullClient(sub))
+    return build(parse(data), clock=clock, hooks=[hooks], identity="test")
 
 
 def status(rt: Runtime) -> tuple[BudgetState, Money | None]:

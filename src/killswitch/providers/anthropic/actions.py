@@ -14,7 +14,7 @@ from typing import Any
 
 from killswitch.errors import ActionError, RefusedAction
 from killswitch.http import HTTPStatusError
-from killswitch.plugins import Action, ActionContext, ActionParams, Provider, registry
+from killswitch.plugins import Action, ActionContext, ActionParams, registry
 from killswitch.providers.anthropic.client import KEYS_PATH, WORKSPACES_PATH
 from killswitch.providers.anthropic.provider import AnthropicProvider
 from killswitch.providers.anthropic.shapes import (
@@ -29,9 +29,7 @@ WORKSPACE_ID = re.compile(r"^wrkspc_[A-Za-z0-9]+$")
 ADMIN_KEY = "Admin API key (sk-ant-admin...; only organization admins can create one)"
 
 
-def _p(provider: Provider) -> AnthropicProvider:
-    assert isinstance(provider, AnthropicProvider)
-    return provider
+NoParams = ActionParams  # neither action takes parameters
 
 
 def _key_path(target: str) -> str:
@@ -45,19 +43,19 @@ def _key_path(target: str) -> str:
     return f"{KEYS_PATH}/{target}"
 
 
-async def _status(provider: Provider, path: str) -> str:
-    return api_key_status(await _p(provider).api.http.json("GET", path), f"GET {path}")
+async def _status(provider: AnthropicProvider, path: str) -> str:
+    return api_key_status(await provider.api.http.json("GET", path), f"GET {path}")
 
 
-async def _set_status(provider: Provider, path: str, status: str) -> None:
-    body = await _p(provider).api.http.json("POST", path, json={"status": status})
+async def _set_status(provider: AnthropicProvider, path: str, status: str) -> None:
+    body = await provider.api.http.json("POST", path, json={"status": status})
     got = api_key_status(body, f"POST {path}")
     if got != status:
         raise ActionError(f"POST {path}: asked for status {status}, the key reports {got}")
 
 
 @registry.action
-class DeactivateKey(Action):
+class DeactivateKey(Action[AnthropicProvider, NoParams]):
     name = "anthropic.deactivate-key"
     provider_type = "anthropic"
     permissions = (ADMIN_KEY,)
@@ -65,12 +63,12 @@ class DeactivateKey(Action):
     undo_summary = "POST the prior status back (active); archived/expired keys are left alone"
 
     async def snapshot(
-        self, provider: Provider, target: str, params: ActionParams
+        self, provider: AnthropicProvider, target: str, params: NoParams
     ) -> dict[str, Any]:
         return {"status": await _status(provider, _key_path(target))}
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: AnthropicProvider, target: str, params: NoParams, ctx: ActionContext
     ) -> dict[str, Any]:
         path = _key_path(target)
         current = await _status(provider, path)
@@ -81,9 +79,9 @@ class DeactivateKey(Action):
 
     async def undo(
         self,
-        provider: Provider,
+        provider: AnthropicProvider,
         target: str,
-        params: ActionParams,
+        params: NoParams,
         prior: Mapping[str, Any],
         ctx: ActionContext,
     ) -> None:
@@ -102,10 +100,9 @@ class DeactivateKey(Action):
 
 
 @registry.action
-class ArchiveWorkspace(Action):
+class ArchiveWorkspace(Action[AnthropicProvider, NoParams]):
     name = "anthropic.archive-workspace"
     provider_type = "anthropic"
-    irreversible = True
     target_dim = "workspace"
     permissions = (ADMIN_KEY,)
     summary = (
@@ -114,14 +111,14 @@ class ArchiveWorkspace(Action):
     )
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: AnthropicProvider, target: str, params: NoParams, ctx: ActionContext
     ) -> dict[str, Any]:
         if target == DEFAULT_WORKSPACE:
             raise RefusedAction("the default workspace cannot be archived")
         if not WORKSPACE_ID.match(target):
             raise RefusedAction(f"{target!r} is not an Anthropic workspace id (wrkspc_...)")
         path = f"{WORKSPACES_PATH}/{target}"
-        http = _p(provider).api.http
+        http = provider.api.http
         if workspace_archived(await http.json("GET", path), f"GET {path}"):
             return {"already_archived": True}
         try:

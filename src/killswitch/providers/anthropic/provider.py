@@ -9,7 +9,6 @@ from killswitch.plugins import (
     Capabilities,
     DoctorFinding,
     Provider,
-    ProviderConfig,
     ProviderContext,
     Source,
     registry,
@@ -21,7 +20,7 @@ from killswitch.providers.anthropic.source_usage import UsageSource
 
 
 @registry.provider
-class AnthropicProvider(Provider):
+class AnthropicProvider(Provider[AnthropicConfig]):
     type = "anthropic"
     config_model = AnthropicConfig
     source_names = ("anthropic.usage", "anthropic.costs")
@@ -44,10 +43,8 @@ class AnthropicProvider(Provider):
         ],
     )
 
-    def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
+    def __init__(self, name: str, config: AnthropicConfig, context: ProviderContext) -> None:
         super().__init__(name, config, context)
-        assert isinstance(config, AnthropicConfig)
-        self.cfg = config
         self.api = AdminAPI(config, context.http_transport)
         self.costs = CostReader(self.api, config)
         self._sources: Mapping[str, Source] = {

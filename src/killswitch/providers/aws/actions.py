@@ -33,7 +33,6 @@ from killswitch.plugins import (
     Action,
     ActionContext,
     ActionParams,
-    Provider,
     TargetRequest,
     registry,
 )
@@ -55,15 +54,12 @@ from killswitch.providers.aws.session import AwsSession
 NO_ENTITY = frozenset({"NoSuchEntity"})
 
 
-def _session(provider: Provider) -> AwsSession:
-    if not isinstance(provider, AwsProvider):
-        raise ActionError(
-            f"an aws action needs an aws provider, got {type(provider).__name__}", retryable=False
-        )
+def _session(provider: AwsProvider) -> AwsSession:
+    """The provider's session (one seam, so a test can hand the actions a fake organisation)."""
     return provider.session
 
 
-async def _own(provider: Provider) -> list[Principal]:
+async def _own(provider: AwsProvider) -> list[Principal]:
     return await _session(provider).own_principals(for_action=True)
 
 
@@ -95,7 +91,7 @@ class DenyPolicyParams(ActionParams):
 
 
 @registry.action
-class DenyPolicy(Action):
+class DenyPolicy(Action[AwsProvider, DenyPolicyParams]):
     name = "aws.deny-policy"
     provider_type = "aws"
     params_model = DenyPolicyParams
@@ -121,12 +117,10 @@ class DenyPolicy(Action):
         "place for the next kill"
     )
 
-    def targets(self, params: ActionParams, request: TargetRequest) -> list[str]:
-        assert isinstance(params, DenyPolicyParams)
+    def targets(self, params: DenyPolicyParams, request: TargetRequest) -> list[str]:
         return list(dict.fromkeys(params.principals))
 
-    def describe(self, target: str, params: ActionParams) -> str:
-        assert isinstance(params, DenyPolicyParams)
+    def describe(self, target: str, params: DenyPolicyParams) -> str:
         p = Principal.parse(target)
         return (
             f"attach IAM policy killswitch-deny-<budget>-"
@@ -135,9 +129,8 @@ class DenyPolicy(Action):
         )
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: AwsProvider, target: str, params: DenyPolicyParams, ctx: ActionContext
     ) -> dict[str, Any]:
-        assert isinstance(params, DenyPolicyParams)
         s = _session(provider)
         principal = parse_principal(target)
         me = await self._refuse_own(provider, s, principal)
@@ -155,7 +148,9 @@ class DenyPolicy(Action):
         )
         return {"principal": target, "policy_arn": arn, "policy_created": created}
 
-    async def _refuse_own(self, provider: Provider, s: AwsSession, target: Principal) -> Principal:
+    async def _refuse_own(
+        self, provider: AwsProvider, s: AwsSession, target: Principal
+    ) -> Principal:
         own = await _own(provider)
         for me in own:
             if target.same_as(me):
@@ -198,13 +193,12 @@ class DenyPolicy(Action):
 
     async def undo(
         self,
-        provider: Provider,
+        provider: AwsProvider,
         target: str,
-        params: ActionParams,
+        params: DenyPolicyParams,
         prior: Mapping[str, Any],
         ctx: ActionContext,
     ) -> None:
-        assert isinstance(params, DenyPolicyParams)
         s = _session(provider)
         principal = parse_principal(target)
         arn = prior.get("policy_arn")
@@ -247,7 +241,7 @@ def _held_by_others(tags: Mapping[str, str], mine: str) -> set[str]:
 
 
 @registry.action
-class DeactivateAccessKeys(Action):
+class DeactivateAccessKeys(Action[AwsProvider, DeactivateKeysParams]):
     name = "aws.deactivate-access-keys"
     provider_type = "aws"
     params_model = DeactivateKeysParams
@@ -269,11 +263,10 @@ class DeactivateAccessKeys(Action):
         "them) and remove the tag; keys that were already inactive stay inactive"
     )
 
-    def targets(self, params: ActionParams, request: TargetRequest) -> list[str]:
-        assert isinstance(params, DeactivateKeysParams)
+    def targets(self, params: DeactivateKeysParams, request: TargetRequest) -> list[str]:
         return list(dict.fromkeys(user_name(u) for u in params.users))
 
-    def describe(self, target: str, params: ActionParams) -> str:
+    def describe(self, target: str, params: DeactivateKeysParams) -> str:
         return f"set every Active access key of IAM user {target} to Inactive"
 
     async def _tags(self, s: AwsSession, user: str) -> dict[str, str]:
@@ -289,7 +282,7 @@ class DeactivateAccessKeys(Action):
         }
 
     async def snapshot(
-        self, provider: Provider, target: str, params: ActionParams
+        self, provider: AwsProvider, target: str, params: DeactivateKeysParams
     ) -> dict[str, Any]:
         """Which keys are Active before the kill: journaled with the intent, so it is exact
         even if the daemon dies between deactivating and recording the outcome."""
@@ -302,7 +295,7 @@ class DeactivateAccessKeys(Action):
         }
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: AwsProvider, target: str, params: DeactivateKeysParams, ctx: ActionContext
     ) -> dict[str, Any]:
         s = _session(provider)
         user = user_name(target)
@@ -349,9 +342,9 @@ class DeactivateAccessKeys(Action):
 
     async def undo(
         self,
-        provider: Provider,
+        provider: AwsProvider,
         target: str,
-        params: ActionParams,
+        params: DeactivateKeysParams,
         prior: Mapping[str, Any],
         ctx: ActionContext,
     ) -> None:
@@ -396,7 +389,7 @@ class RevokeSessionsParams(ActionParams):
 
 
 @registry.action
-class RevokeRoleSessions(Action):
+class RevokeRoleSessions(Action[AwsProvider, RevokeSessionsParams]):
     name = "aws.revoke-role-sessions"
     provider_type = "aws"
     params_model = RevokeSessionsParams
@@ -409,18 +402,17 @@ class RevokeRoleSessions(Action):
     )
     undo_summary = "delete that inline policy (sessions issued before it are usable again)"
 
-    def targets(self, params: ActionParams, request: TargetRequest) -> list[str]:
-        assert isinstance(params, RevokeSessionsParams)
+    def targets(self, params: RevokeSessionsParams, request: TargetRequest) -> list[str]:
         return list(dict.fromkeys(params.roles))
 
-    def describe(self, target: str, params: ActionParams) -> str:
+    def describe(self, target: str, params: RevokeSessionsParams) -> str:
         return (
             f"put inline policy killswitch-revoke-sessions-<budget> on role "
             f"{role_name(target)}: deny * to sessions issued before the kill"
         )
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: AwsProvider, target: str, params: RevokeSessionsParams, ctx: ActionContext
     ) -> dict[str, Any]:
         s = _session(provider)
         role = role_name(target)
@@ -445,9 +437,9 @@ class RevokeRoleSessions(Action):
 
     async def undo(
         self,
-        provider: Provider,
+        provider: AwsProvider,
         target: str,
-        params: ActionParams,
+        params: RevokeSessionsParams,
         prior: Mapping[str, Any],
         ctx: ActionContext,
     ) -> None:
@@ -492,7 +484,7 @@ SCP = "SERVICE_CONTROL_POLICY"
 
 
 @registry.action
-class AttachScp(Action):
+class AttachScp(Action[AwsProvider, ScpParams]):
     name = "aws.scp"
     provider_type = "aws"
     params_model = ScpParams
@@ -518,16 +510,14 @@ class AttachScp(Action):
         "killswitch"
     )
 
-    def targets(self, params: ActionParams, request: TargetRequest) -> list[str]:
-        assert isinstance(params, ScpParams)
+    def targets(self, params: ScpParams, request: TargetRequest) -> list[str]:
         return list(dict.fromkeys(params.target_ids))
 
-    def describe(self, target: str, params: ActionParams) -> str:
-        assert isinstance(params, ScpParams)
+    def describe(self, target: str, params: ScpParams) -> str:
         kind = "account" if ACCOUNT_ID.match(target) else "OU" if OU_ID.match(target) else "root"
         return f"attach SCP {params.policy_id} to {kind} {target}"
 
-    async def _refuse_own(self, provider: Provider, s: AwsSession, target: str) -> None:
+    async def _refuse_own(self, provider: AwsProvider, s: AwsSession, target: str) -> None:
         me = (await _own(provider))[0]
         org = await s.call("organizations", "describe_organization", for_action=True)
         mgmt = org.get("Organization", {}).get("MasterAccountId")
@@ -563,11 +553,10 @@ class AttachScp(Action):
         return attached, tags
 
     async def snapshot(
-        self, provider: Provider, target: str, params: ActionParams
+        self, provider: AwsProvider, target: str, params: ScpParams
     ) -> dict[str, Any]:
         """Was the SCP attached before, by someone other than killswitch? Journaled with the
         intent, so a replay never mistakes our own attachment for a pre-existing one."""
-        assert isinstance(params, ScpParams)
         attached, tags = await self._state(_session(provider), target, params.policy_id)
         prefix = policies.scp_tag_prefix(params.policy_id)
         return {
@@ -577,9 +566,8 @@ class AttachScp(Action):
         }
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: AwsProvider, target: str, params: ScpParams, ctx: ActionContext
     ) -> dict[str, Any]:
-        assert isinstance(params, ScpParams)
         s = _session(provider)
         await self._refuse_own(provider, s, target)
         attached, tags = await self._state(s, target, params.policy_id)
@@ -609,13 +597,12 @@ class AttachScp(Action):
 
     async def undo(
         self,
-        provider: Provider,
+        provider: AwsProvider,
         target: str,
-        params: ActionParams,
+        params: ScpParams,
         prior: Mapping[str, Any],
         ctx: ActionContext,
     ) -> None:
-        assert isinstance(params, ScpParams)
         s = _session(provider)
         policy_id = str(prior.get("policy_id") or params.policy_id)
         mine = policies.scp_tag(policy_id, ctx.budget)
@@ -641,8 +628,3 @@ class AttachScp(Action):
                 PolicyId=policy_id,
                 TargetId=target,
             )
-
-
-ACTION_CLASSES: dict[str, type[Action]] = {
-    c.name: c for c in (DenyPolicy, DeactivateAccessKeys, RevokeRoleSessions, AttachScp)
-}

@@ -11,14 +11,13 @@ from killswitch.plugins import (
     Capabilities,
     DoctorFinding,
     Provider,
-    ProviderConfig,
     ProviderContext,
     Source,
     registry,
 )
 from killswitch.providers.aws.arns import Principal
 from killswitch.providers.aws.config import AwsConfig
-from killswitch.providers.aws.session import AwsSession, SessionSettings
+from killswitch.providers.aws.session import AwsHooks, AwsSession, SessionSettings
 from killswitch.providers.aws.source_bedrock import BedrockSource
 from killswitch.providers.aws.source_budgets import BudgetsSource
 from killswitch.providers.aws.source_cost_explorer import CostExplorerSource
@@ -33,7 +32,7 @@ SIMULATE_BATCH = 100
 
 
 @registry.provider
-class AwsProvider(Provider):
+class AwsProvider(Provider[AwsConfig]):
     type = "aws"
     config_model = AwsConfig
     source_names = ("aws.budgets", "aws.cost-explorer", "aws.bedrock")
@@ -54,11 +53,9 @@ class AwsProvider(Provider):
         ],
     )
 
-    def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
+    def __init__(self, name: str, config: AwsConfig, context: ProviderContext) -> None:
         super().__init__(name, config, context)
-        assert isinstance(config, AwsConfig)
-        self.cfg = config
-        factory = context.extras.get("aws_session_factory")
+        hooks = context.hook(AwsHooks)
         self.session = AwsSession(
             SessionSettings(
                 region=config.region,
@@ -68,7 +65,7 @@ class AwsProvider(Provider):
                 endpoint_url=config.endpoint_url,
                 timeout_seconds=config.timeout.total_seconds(),
             ),
-            session_factory=factory,
+            session_factory=hooks.session_factory if hooks else None,
         )
         self._sources: Mapping[str, Source] = {
             "aws.budgets": BudgetsSource(self.session, config.budgets, config.account_id),
@@ -129,14 +126,12 @@ class AwsProvider(Provider):
             return me.role_arn
 
     async def _simulate(self, me: Principal, actions: Sequence[str]) -> list[DoctorFinding]:
-        from killswitch.providers.aws.actions import ACTION_CLASSES
-
         wanted: dict[str, tuple[str, ...]] = {
             f"permissions for {s}": p for s, p in SOURCE_PERMISSIONS.items()
         }
         for name in actions:
-            cls = ACTION_CLASSES.get(name)
-            if cls is not None:
+            cls = registry.actions.get(name)
+            if cls is not None and cls.provider_type == self.type:
                 wanted[f"permissions for {name}"] = tuple(cls.permissions)
         source_arn = await self._policy_source(me)
         if source_arn is None:

@@ -94,6 +94,16 @@ class SessionSettings:
     timeout_seconds: float = 30.0
 
 
+@dataclass(frozen=True)
+class AwsHooks:
+    """Injected through ``ProviderContext.hooks`` by tests and embedders.
+
+    ``session_factory`` returns the base ``boto3.Session`` (e.g. one pointed at moto).
+    """
+
+    session_factory: Callable[[], boto3.Session]
+
+
 class AwsSession:
     """Clients for one provider entry, created lazily and shared across threads.
 

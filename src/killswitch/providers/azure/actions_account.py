@@ -18,26 +18,23 @@ from typing import Any
 from killswitch.plugins import (
     Action,
     ActionContext,
-    ActionParams,
-    Provider,
     TargetRequest,
     registry,
 )
 from killswitch.providers.azure.ids import AccountId
 from killswitch.providers.azure.params import AccountsParams
 from killswitch.providers.azure.permissions import DISABLE_LOCAL_AUTH, REGENERATE_KEYS
-from killswitch.providers.azure.provider import azure
+from killswitch.providers.azure.provider import AzureProvider
 
 KEYS = ("Key1", "Key2")
 
 
-def _accounts(params: ActionParams) -> list[str]:
-    assert isinstance(params, AccountsParams)
+def _accounts(params: AccountsParams) -> list[str]:
     return list(params.accounts)
 
 
 @registry.action
-class DisableLocalAuth(Action):
+class DisableLocalAuth(Action[AzureProvider, AccountsParams]):
     name = "azure.disable-local-auth"
     provider_type = "azure"
     params_model = AccountsParams
@@ -49,10 +46,10 @@ class DisableLocalAuth(Action):
     )
     undo_summary = "PATCH properties.disableLocalAuth=<journaled prior value> (false if unset)"
 
-    def targets(self, params: ActionParams, request: TargetRequest) -> list[str]:
+    def targets(self, params: AccountsParams, request: TargetRequest) -> list[str]:
         return _accounts(params)
 
-    def describe(self, target: str, params: ActionParams) -> str:
+    def describe(self, target: str, params: AccountsParams) -> str:
         a = AccountId.parse(target)
         return (
             f"disable key auth on Cognitive Services account {a.account} ({target}): PATCH "
@@ -60,18 +57,16 @@ class DisableLocalAuth(Action):
         )
 
     async def snapshot(
-        self, provider: Provider, target: str, params: ActionParams
+        self, provider: AzureProvider, target: str, params: AccountsParams
     ) -> dict[str, Any]:
         return {
-            "disable_local_auth": await azure(provider).arm.local_auth_disabled(
-                AccountId.parse(target)
-            )
+            "disable_local_auth": await provider.arm.local_auth_disabled(AccountId.parse(target))
         }
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: AzureProvider, target: str, params: AccountsParams, ctx: ActionContext
     ) -> dict[str, Any]:
-        arm = azure(provider).arm
+        arm = provider.arm
         a = AccountId.parse(target)
         prior = await arm.local_auth_disabled(a)
         if prior is not True:  # already off: the goal holds (and a replay finds it so)
@@ -80,13 +75,13 @@ class DisableLocalAuth(Action):
 
     async def undo(
         self,
-        provider: Provider,
+        provider: AzureProvider,
         target: str,
-        params: ActionParams,
+        params: AccountsParams,
         prior: Mapping[str, Any],
         ctx: ActionContext,
     ) -> None:
-        arm = azure(provider).arm
+        arm = provider.arm
         a = AccountId.parse(target)
         want = bool(prior.get("disable_local_auth"))  # unset before the kill means keys allowed
         if bool(await arm.local_auth_disabled(a)) is not want:
@@ -94,11 +89,10 @@ class DisableLocalAuth(Action):
 
 
 @registry.action
-class RegenerateKeys(Action):
+class RegenerateKeys(Action[AzureProvider, AccountsParams]):
     name = "azure.regenerate-keys"
     provider_type = "azure"
     params_model = AccountsParams
-    irreversible = True
     target_dim = None
     permissions = REGENERATE_KEYS
     summary = (
@@ -106,10 +100,10 @@ class RegenerateKeys(Action):
         "the old keys is cut off for good (needs allow_irreversible); new keys are not kept"
     )
 
-    def targets(self, params: ActionParams, request: TargetRequest) -> list[str]:
+    def targets(self, params: AccountsParams, request: TargetRequest) -> list[str]:
         return _accounts(params)
 
-    def describe(self, target: str, params: ActionParams) -> str:
+    def describe(self, target: str, params: AccountsParams) -> str:
         a = AccountId.parse(target)
         return (
             f"regenerate Key1 and Key2 of Cognitive Services account {a.account} ({target}): "
@@ -117,9 +111,9 @@ class RegenerateKeys(Action):
         )
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: AzureProvider, target: str, params: AccountsParams, ctx: ActionContext
     ) -> dict[str, Any]:
-        arm = azure(provider).arm
+        arm = provider.arm
         a = AccountId.parse(target)
         for key in KEYS:  # a replay regenerates again: the old keys stay revoked either way
             await arm.regenerate(a, key)

@@ -17,21 +17,14 @@ from killswitch.errors import MalformedResponse, RefusedAction
 from killswitch.plugins import (
     Action,
     ActionContext,
-    ActionParams,
-    Provider,
     TargetRequest,
     registry,
 )
 from killswitch.providers.azure.ids import DeploymentId
 from killswitch.providers.azure.params import DeploymentCapacityParams
 from killswitch.providers.azure.permissions import DEPLOYMENT_CAPACITY
-from killswitch.providers.azure.provider import azure
+from killswitch.providers.azure.provider import AzureProvider
 from killswitch.providers.azure.shapes import DeploymentSku
-
-
-def _p(params: ActionParams) -> DeploymentCapacityParams:
-    assert isinstance(params, DeploymentCapacityParams)
-    return params
 
 
 def _prior(prior: Mapping[str, Any]) -> DeploymentSku:
@@ -42,7 +35,7 @@ def _prior(prior: Mapping[str, Any]) -> DeploymentSku:
 
 
 @registry.action
-class DeploymentCapacity(Action):
+class DeploymentCapacity(Action[AzureProvider, DeploymentCapacityParams]):
     name = "azure.deployment-capacity"
     provider_type = "azure"
     params_model = DeploymentCapacityParams
@@ -56,51 +49,55 @@ class DeploymentCapacity(Action):
         "PATCH sku.capacity=<journaled prior capacity>; refuses if someone changed it since"
     )
 
-    def targets(self, params: ActionParams, request: TargetRequest) -> list[str]:
-        return list(_p(params).deployments)
+    def targets(self, params: DeploymentCapacityParams, request: TargetRequest) -> list[str]:
+        return list(params.deployments)
 
-    def describe(self, target: str, params: ActionParams) -> str:
+    def describe(self, target: str, params: DeploymentCapacityParams) -> str:
         d = DeploymentId.parse(target)
         return (
             f"scale deployment {d.deployment} of Cognitive Services account {d.account.account} "
-            f"({target}) down to sku.capacity={_p(params).capacity}"
+            f"({target}) down to sku.capacity={params.capacity}"
         )
 
     async def snapshot(
-        self, provider: Provider, target: str, params: ActionParams
+        self, provider: AzureProvider, target: str, params: DeploymentCapacityParams
     ) -> dict[str, Any]:
-        sku = await azure(provider).arm.deployment(DeploymentId.parse(target))
+        sku = await provider.arm.deployment(DeploymentId.parse(target))
         return {"sku_name": sku.name, "capacity": sku.capacity}
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self,
+        provider: AzureProvider,
+        target: str,
+        params: DeploymentCapacityParams,
+        ctx: ActionContext,
     ) -> dict[str, Any]:
-        arm = azure(provider).arm
+        arm = provider.arm
         d = DeploymentId.parse(target)
         prior = await arm.deployment(d)
-        want = _p(params).capacity
+        want = params.capacity
         if prior.capacity > want:
             await arm.set_capacity(d, DeploymentSku(prior.name, want))
         return {"sku_name": prior.name, "capacity": prior.capacity}
 
     async def undo(
         self,
-        provider: Provider,
+        provider: AzureProvider,
         target: str,
-        params: ActionParams,
+        params: DeploymentCapacityParams,
         prior: Mapping[str, Any],
         ctx: ActionContext,
     ) -> None:
-        arm = azure(provider).arm
+        arm = provider.arm
         d = DeploymentId.parse(target)
         before = _prior(prior)
         now = await arm.deployment(d)
         if now.capacity == before.capacity:
             return
-        if now.capacity != _p(params).capacity:
+        if now.capacity != params.capacity:
             raise RefusedAction(
                 f"deployment {target} has sku.capacity {now.capacity}, neither the "
-                f"{_p(params).capacity} killswitch set nor the prior {before.capacity}: someone "
+                f"{params.capacity} killswitch set nor the prior {before.capacity}: someone "
                 "changed it; not overwriting"
             )
         await arm.set_capacity(d, DeploymentSku(now.name, before.capacity))

@@ -5,17 +5,17 @@ call never stalls the event loop (and with it other providers' cycles and /metri
 become :class:`SourceError` / :class:`ActionError` built from the HTTP status, ARM's error code
 and the first line of its message: never from request bodies, headers or tokens.
 
-Tests and embedders inject through ``ProviderContext.extras``: ``azure_credential`` (any
-``TokenCredential``), ``azure_transport`` (an azure-core ``HttpTransport`` every client sends
-through), or ready clients ``azure_consumption``, ``azure_costmanagement`` and
-``azure_cognitiveservices`` (the last serves every subscription).
+Tests and embedders inject an :class:`AzureHooks` through ``ProviderContext.hooks``: a
+credential (any ``TokenCredential``), a transport (an azure-core ``HttpTransport`` every client
+sends through), or ready clients (``cognitiveservices`` serves every subscription).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -80,18 +80,28 @@ def status_of(exc: BaseException) -> int | None:
     return exc.status_code if isinstance(exc, HttpResponseError) else None
 
 
+@dataclass(frozen=True)
+class AzureHooks:
+    """What tests and embedders inject instead of DefaultAzureCredential and real clients."""
+
+    credential: Any = None
+    transport: Any = None
+    consumption: Any = None
+    costmanagement: Any = None
+    cognitiveservices: Any = None
+
+
 class AzureClients:
     """Lazily built credential and SDK clients for one provider entry (thread-safe)."""
 
-    def __init__(self, cfg: AzureConfig, extras: Mapping[str, Any]) -> None:
+    def __init__(self, cfg: AzureConfig, hooks: AzureHooks | None = None) -> None:
         self.cfg = cfg
-        self._credential: Any = extras.get("azure_credential")
-        self._transport: Any = extras.get("azure_transport")
-        self._ready: dict[str, Any] = {
-            k: extras[f"azure_{k}"]
-            for k in ("consumption", "costmanagement", "cognitiveservices")
-            if f"azure_{k}" in extras
-        }
+        hooks = hooks or AzureHooks()
+        self._credential: Any = hooks.credential
+        self._transport: Any = hooks.transport
+        ready = {"consumption": hooks.consumption, "costmanagement": hooks.costmanagement}
+        ready["cognitiveservices"] = hooks.cognitiveservices
+        self._ready: dict[str, Any] = {k: v for k, v in ready.items() if v is not None}
         self._clients: dict[str, Any] = {}
         self._lock = threading.RLock()
 

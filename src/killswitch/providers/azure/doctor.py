@@ -13,21 +13,35 @@ The resources come from the action entries when the core hands them over (object
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from killswitch.errors import ActionError, SourceError
-from killswitch.plugins import DoctorFinding
+from killswitch.plugins import DoctorFinding, Source
+from killswitch.providers.azure.arm import CognitiveArm
+from killswitch.providers.azure.clients import AzureClients
+from killswitch.providers.azure.config import AzureConfig
 from killswitch.providers.azure.ids import AccountId, DeploymentId
 from killswitch.providers.azure.permissions import ACTIONS, OPERATION_STATUS, SOURCES, missing
-from killswitch.providers.azure.provider import AzureProvider
 
 API_VERSION = "2022-04-01"  # Microsoft.Authorization permissions
 MAX_PAGES = 20
 
 
-async def run(p: AzureProvider, actions: Sequence[Any]) -> list[DoctorFinding]:
+class Checked(Protocol):
+    """The provider as the doctor sees it (structural: the provider module imports this one)."""
+
+    @property
+    def cfg(self) -> AzureConfig: ...
+
+    clients: AzureClients
+    arm: CognitiveArm
+
+    def sources(self) -> Mapping[str, Source]: ...
+
+
+async def run(p: Checked, actions: Sequence[Any]) -> list[DoctorFinding]:
     try:
         await p.clients.source_call("get a token for Azure Resource Manager", p.clients.token)
     except SourceError as exc:
@@ -63,7 +77,7 @@ async def run(p: AzureProvider, actions: Sequence[Any]) -> list[DoctorFinding]:
     return findings
 
 
-def _resources(p: AzureProvider, action: Any, name: str) -> list[str]:
+def _resources(p: Checked, action: Any, name: str) -> list[str]:
     params = None if isinstance(action, str) else getattr(action, "params", None)
     from_params = getattr(params, "deployments", None) or getattr(params, "accounts", None)
     if from_params:
@@ -78,7 +92,7 @@ def _resources(p: AzureProvider, action: Any, name: str) -> list[str]:
     return out
 
 
-def _list_permissions(p: AzureProvider, scope: str) -> list[dict[str, Any]]:
+def _list_permissions(p: Checked, scope: str) -> list[dict[str, Any]]:
     from azure.core.rest import HttpRequest
 
     client = p.clients.consumption()  # any ARM client: same pipeline, same token
@@ -101,7 +115,7 @@ def _list_permissions(p: AzureProvider, scope: str) -> list[dict[str, Any]]:
 
 
 async def _check(
-    p: AzureProvider, who: str, scope: str, wanted: list[str], *, fallback: bool = False
+    p: Checked, who: str, scope: str, wanted: list[str], *, fallback: bool = False
 ) -> DoctorFinding:
     check = f"{who} permissions on {scope}"
     try:
@@ -118,7 +132,7 @@ async def _check(
     return DoctorFinding(check, True, "has " + ", ".join(wanted))
 
 
-async def _read_only(p: AzureProvider, rid: str, check: str, why: str) -> DoctorFinding:
+async def _read_only(p: Checked, rid: str, check: str, why: str) -> DoctorFinding:
     """Listing permissions was refused: at least see whether the resource can be read."""
     try:
         if "/deployments/" in rid.lower():

@@ -6,19 +6,18 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from killswitch.errors import ActionError
 from killswitch.plugins import (
     Capabilities,
     DoctorFinding,
     Provider,
-    ProviderConfig,
     ProviderContext,
     Source,
     registry,
 )
 from killswitch.providers.azure.arm import CognitiveArm
-from killswitch.providers.azure.clients import AzureClients
+from killswitch.providers.azure.clients import AzureClients, AzureHooks
 from killswitch.providers.azure.config import AzureConfig
+from killswitch.providers.azure.doctor import run
 from killswitch.providers.azure.source_budgets import NAME as BUDGETS
 from killswitch.providers.azure.source_budgets import BudgetsSource
 from killswitch.providers.azure.source_cost_query import NAME as COST_QUERY
@@ -26,7 +25,7 @@ from killswitch.providers.azure.source_cost_query import CostQuerySource
 
 
 @registry.provider
-class AzureProvider(Provider):
+class AzureProvider(Provider[AzureConfig]):
     type = "azure"
     config_model = AzureConfig
     source_names = (BUDGETS, COST_QUERY)
@@ -49,11 +48,9 @@ class AzureProvider(Provider):
         ],
     )
 
-    def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
+    def __init__(self, name: str, config: AzureConfig, context: ProviderContext) -> None:
         super().__init__(name, config, context)
-        assert isinstance(config, AzureConfig)
-        self.cfg = config
-        self.clients = AzureClients(config, context.extras)
+        self.clients = AzureClients(config, context.hook(AzureHooks))
         self.arm = CognitiveArm(config, self.clients)
         self._sources: Mapping[str, Source] = {
             BUDGETS: BudgetsSource(config, self.clients),
@@ -65,18 +62,7 @@ class AzureProvider(Provider):
 
     async def doctor(self, actions: Sequence[Any]) -> list[DoctorFinding]:
         """Credentials, a read of each source, and the caller's permissions where ARM says."""
-        from killswitch.providers.azure.doctor import run
-
         return await run(self, actions)
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.clients.close)
-
-
-def azure(provider: Provider) -> AzureProvider:
-    if not isinstance(provider, AzureProvider):
-        raise ActionError(
-            f"an azure action needs an azure provider, got {type(provider).__name__}",
-            retryable=False,
-        )
-    return provider

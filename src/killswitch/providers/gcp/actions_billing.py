@@ -18,51 +18,27 @@ from killswitch.errors import ActionError
 from killswitch.plugins import (
     Action,
     ActionContext,
-    ActionParams,
-    Provider,
+    Reversibility,
     TargetRequest,
     registry,
 )
+from killswitch.providers.gcp.billing import billing_info, set_billing_account
 from killswitch.providers.gcp.guard import refuse_own
 from killswitch.providers.gcp.params import ProjectsParams
 from killswitch.providers.gcp.permissions import DETACH_BILLING, flat
-from killswitch.providers.gcp.provider import GcpProvider, gcp
+from killswitch.providers.gcp.provider import GcpProvider
 
 
 class DetachBillingParams(ProjectsParams):
     pass
 
 
-async def billing_info(p: GcpProvider, project: str) -> dict[str, Any]:
-    def get() -> Any:
-        return p.clients.billing().get_project_billing_info(
-            name=f"projects/{project}", **p.clients.opts
-        )
-
-    info = await p.clients.action_call(f"cloudbilling getBillingInfo projects/{project}", get)
-    return {
-        "billing_account_name": str(info.billing_account_name),
-        "billing_enabled": bool(info.billing_enabled),
-    }
-
-
-async def set_billing_account(p: GcpProvider, project: str, account: str) -> None:
-    def put() -> Any:
-        return p.clients.billing().update_project_billing_info(
-            name=f"projects/{project}",
-            project_billing_info={"billing_account_name": account},
-            **p.clients.opts,
-        )
-
-    await p.clients.action_call(f"cloudbilling updateBillingInfo projects/{project}", put)
-
-
 @registry.action
-class DetachBilling(Action):
+class DetachBilling(Action[GcpProvider, DetachBillingParams]):
     name = "gcp.detach-billing"
     provider_type = "gcp"
     params_model = DetachBillingParams
-    irreversible = True
+    reversibility = Reversibility.ACCESS_ONLY
     target_dim = None
     permissions = flat(DETACH_BILLING)
     summary = (
@@ -75,44 +51,43 @@ class DetachBilling(Action):
         "someone linked another account since; deleted resources do not come back"
     )
 
-    def targets(self, params: ActionParams, request: TargetRequest) -> list[str]:
-        assert isinstance(params, DetachBillingParams)
+    def targets(self, params: DetachBillingParams, request: TargetRequest) -> list[str]:
         return list(params.projects)
 
-    def describe(self, target: str, params: ActionParams) -> str:
+    def describe(self, target: str, params: DetachBillingParams) -> str:
         return (
             f"detach the billing account of GCP project {target} (PUT projects/{target}/"
             f"billingInfo billingAccountName=''): billable services in {target} stop"
         )
 
     async def snapshot(
-        self, provider: Provider, target: str, params: ActionParams
+        self, provider: GcpProvider, target: str, params: DetachBillingParams
     ) -> dict[str, Any]:
-        return await billing_info(gcp(provider), target)
+        return await billing_info(provider.clients, target)
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: GcpProvider, target: str, params: DetachBillingParams, ctx: ActionContext
     ) -> dict[str, Any]:
-        p = gcp(provider)
+        p = provider
         await refuse_own(p.cfg, p.clients, target, "detaching its billing")
-        prior = await billing_info(p, target)
+        prior = await billing_info(p.clients, target)
         # PUT even when already detached: idempotent, and a replay must not skip it.
-        await set_billing_account(p, target, "")
+        await set_billing_account(p.clients, target, "")
         return prior
 
     async def undo(
         self,
-        provider: Provider,
+        provider: GcpProvider,
         target: str,
-        params: ActionParams,
+        params: DetachBillingParams,
         prior: Mapping[str, Any],
         ctx: ActionContext,
     ) -> None:
-        p = gcp(provider)
+        p = provider
         account = str(prior.get("billing_account_name") or "")
         if not account:
             return  # it had no billing account before the kill: nothing to give back
-        now = (await billing_info(p, target))["billing_account_name"]
+        now = (await billing_info(p.clients, target))["billing_account_name"]
         if now == account:
             return
         if now:
@@ -121,4 +96,4 @@ class DetachBilling(Action):
                 "kill: someone changed it since; not overriding (re-link by hand if intended)",
                 retryable=False,
             )
-        await set_billing_account(p, target, account)
+        await set_billing_account(p.clients, target, account)

@@ -14,15 +14,13 @@ from typing import Any
 from killswitch.plugins import (
     Action,
     ActionContext,
-    ActionParams,
-    Provider,
     TargetRequest,
     registry,
 )
 from killswitch.providers.gcp.guard import refuse_own
 from killswitch.providers.gcp.params import DisableServiceParams
 from killswitch.providers.gcp.permissions import DISABLE_SERVICE, flat
-from killswitch.providers.gcp.provider import GcpProvider, gcp
+from killswitch.providers.gcp.provider import GcpProvider
 
 # Disabling these would take away the API that undo itself needs.
 UNDO_NEEDS = frozenset({"serviceusage.googleapis.com", "cloudresourcemanager.googleapis.com"})
@@ -67,7 +65,7 @@ async def switch(p: GcpProvider, project: str, service: str, enable: bool) -> No
 
 
 @registry.action
-class DisableService(Action):
+class DisableService(Action[GcpProvider, DisableServiceParams]):
     name = "gcp.disable-service"
     provider_type = "gcp"
     params_model = DisableServiceParams
@@ -79,12 +77,10 @@ class DisableService(Action):
     )
     undo_summary = "services.enable of the services that were enabled before the kill"
 
-    def targets(self, params: ActionParams, request: TargetRequest) -> list[str]:
-        assert isinstance(params, DisableServiceParams)
+    def targets(self, params: DisableServiceParams, request: TargetRequest) -> list[str]:
         return list(params.projects)
 
-    def validate(self, params: ActionParams) -> None:
-        assert isinstance(params, DisableServiceParams)
+    def validate(self, params: DisableServiceParams) -> None:
         bad = sorted(UNDO_NEEDS & set(params.services))
         if bad:
             raise ValueError(
@@ -92,22 +88,19 @@ class DisableService(Action):
                 "use gcp.detach-billing to stop a whole project"
             )
 
-    def describe(self, target: str, params: ActionParams) -> str:
-        assert isinstance(params, DisableServiceParams)
+    def describe(self, target: str, params: DisableServiceParams) -> str:
         return f"disable {', '.join(params.services)} in GCP project {target} (Service Usage)"
 
     async def snapshot(
-        self, provider: Provider, target: str, params: ActionParams
+        self, provider: GcpProvider, target: str, params: DisableServiceParams
     ) -> dict[str, Any]:
-        assert isinstance(params, DisableServiceParams)
-        p = gcp(provider)
+        p = provider
         return {"services": {s: await service_state(p, target, s) for s in params.services}}
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: GcpProvider, target: str, params: DisableServiceParams, ctx: ActionContext
     ) -> dict[str, Any]:
-        assert isinstance(params, DisableServiceParams)
-        p = gcp(provider)
+        p = provider
         await refuse_own(p.cfg, p.clients, target, "disabling its services")
         prior: dict[str, str] = {}
         for s in params.services:
@@ -118,13 +111,13 @@ class DisableService(Action):
 
     async def undo(
         self,
-        provider: Provider,
+        provider: GcpProvider,
         target: str,
-        params: ActionParams,
+        params: DisableServiceParams,
         prior: Mapping[str, Any],
         ctx: ActionContext,
     ) -> None:
-        p = gcp(provider)
+        p = provider
         services = prior.get("services") or {}
         for s in reversed(list(services)):
             if services[s] == ENABLED and await service_state(p, target, s) != ENABLED:

@@ -5,10 +5,9 @@ API never stalls the event loop (and with it the other providers' cycles and /me
 become :class:`SourceError` / :class:`ActionError` built from the exception type and Google's own
 message: never from request bodies or credentials.
 
-Tests and embedders inject through ``ProviderContext.extras``: ``gcp_credentials`` (e.g.
-``AnonymousCredentials()``), ``gcp_project``, and ready clients ``gcp_subscriber``,
-``gcp_billing``, ``gcp_service_usage`` (anything with the same methods, such as a fake pull
-client).
+Tests and embedders inject a :class:`GcpHooks` through ``ProviderContext.hooks``: credentials
+(e.g. ``AnonymousCredentials()``), the project, and ready clients (anything with the same methods,
+such as a fake pull client).
 """
 
 from __future__ import annotations
@@ -16,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from google.api_core import exceptions as gexc
@@ -69,19 +69,29 @@ def describe(what: str, exc: BaseException) -> str:
     return f"{what}: {type(exc).__name__}: {exc}"
 
 
+@dataclass(frozen=True)
+class GcpHooks:
+    """What tests and embedders inject instead of ADC and real SDK clients."""
+
+    credentials: Any = None
+    project: str | None = None
+    subscriber: Any = None
+    billing: Any = None
+    service_usage: Any = None
+
+
 class GcpClients:
     """Lazily built ADC credentials and SDK clients for one provider entry (thread-safe)."""
 
-    def __init__(self, cfg: GcpConfig, extras: Mapping[str, Any]) -> None:
+    def __init__(self, cfg: GcpConfig, hooks: GcpHooks | None = None) -> None:
         self.cfg = cfg
-        self._credentials: Any = extras.get("gcp_credentials")
-        self._project: str | None = extras.get("gcp_project")
+        hooks = hooks or GcpHooks()
+        self._credentials: Any = hooks.credentials
+        self._project: str | None = hooks.project
         self._resolved = self._credentials is not None
-        self._clients: dict[str, Any] = {
-            k: extras[f"gcp_{k}"]
-            for k in ("subscriber", "billing", "service_usage")
-            if f"gcp_{k}" in extras
-        }
+        ready = {"subscriber": hooks.subscriber, "billing": hooks.billing}
+        ready["service_usage"] = hooks.service_usage
+        self._clients: dict[str, Any] = {k: v for k, v in ready.items() if v is not None}
         self._lock = threading.Lock()
         # The SDKs' default retries run for 60 s; ours stop within one ``timeout`` so a poll or
         # an action never outlives the engine's patience. Passed with every call.

@@ -10,18 +10,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from killswitch.errors import ActionError, SourceError
 from killswitch.plugins import DoctorFinding
+from killswitch.providers.gcp.billing import billing_info
+from killswitch.providers.gcp.clients import GcpClients
+from killswitch.providers.gcp.config import GcpConfig
 from killswitch.providers.gcp.permissions import DETACH_BILLING, DISABLE_SERVICE, SOURCE
-from killswitch.providers.gcp.provider import GcpProvider
 
 ACTION_PERMISSIONS = {"gcp.detach-billing": DETACH_BILLING, "gcp.disable-service": DISABLE_SERVICE}
 CRM = "https://cloudresourcemanager.googleapis.com"
 
 
-async def run(p: GcpProvider, actions: Sequence[Any]) -> list[DoctorFinding]:
+class Checked(Protocol):
+    """The provider as the doctor sees it (structural: the provider module imports this one)."""
+
+    @property
+    def cfg(self) -> GcpConfig: ...
+
+    clients: GcpClients
+
+
+async def run(p: Checked, actions: Sequence[Any]) -> list[DoctorFinding]:
     try:
         _, adc_project = await p.clients.credentials()
         who = await p.clients.identity()
@@ -44,7 +55,7 @@ async def run(p: GcpProvider, actions: Sequence[Any]) -> list[DoctorFinding]:
     return findings
 
 
-def _own(p: GcpProvider, adc_project: str | None) -> DoctorFinding:
+def _own(p: Checked, adc_project: str | None) -> DoctorFinding:
     sub = p.cfg.subscription_project
     if p.cfg.allow_own_project:
         return DoctorFinding("own project", True, "allow_own_project is set: not protected")
@@ -60,7 +71,7 @@ def _own(p: GcpProvider, adc_project: str | None) -> DoctorFinding:
     return DoctorFinding("own project", True, f"{own} (from {src}) and {sub} are protected")
 
 
-def _wanted(p: GcpProvider, actions: Sequence[Any]) -> dict[str, list[str]]:
+def _wanted(p: Checked, actions: Sequence[Any]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for a in actions:
         name = a if isinstance(a, str) else getattr(a, "name", "")
@@ -74,7 +85,7 @@ def _wanted(p: GcpProvider, actions: Sequence[Any]) -> dict[str, list[str]]:
     return out
 
 
-async def _subscription(p: GcpProvider) -> DoctorFinding:
+async def _subscription(p: Checked) -> DoctorFinding:
     sub = p.cfg.subscription
     wanted = list(SOURCE["subscription"])
 
@@ -95,15 +106,13 @@ async def _subscription(p: GcpProvider) -> DoctorFinding:
     )
 
 
-async def _action(p: GcpProvider, name: str, project: str) -> DoctorFinding:
+async def _action(p: Checked, name: str, project: str) -> DoctorFinding:
     perms = ACTION_PERMISSIONS[name]
     label = f"permissions for {name} on {project}"
     try:
         missing = await project_missing(p, project, perms.get("project", ()))
         if perms.get("billing_account"):
-            from killswitch.providers.gcp.actions_billing import billing_info
-
-            account = (await billing_info(p, project))["billing_account_name"]
+            account = (await billing_info(p.clients, project))["billing_account_name"]
             if not account:
                 return DoctorFinding(
                     label,
@@ -119,7 +128,7 @@ async def _action(p: GcpProvider, name: str, project: str) -> DoctorFinding:
     )
 
 
-async def project_missing(p: GcpProvider, project: str, wanted: Sequence[str]) -> list[str]:
+async def project_missing(p: Checked, project: str, wanted: Sequence[str]) -> list[str]:
     if not wanted:
         return []
     creds, _ = await p.clients.credentials()
@@ -150,7 +159,7 @@ async def project_missing(p: GcpProvider, project: str, wanted: Sequence[str]) -
     return [x for x in wanted if x not in got]
 
 
-async def account_missing(p: GcpProvider, account: str, wanted: Sequence[str]) -> list[str]:
+async def account_missing(p: Checked, account: str, wanted: Sequence[str]) -> list[str]:
     def test() -> Any:
         return p.clients.billing().test_iam_permissions(
             request={"resource": account, "permissions": list(wanted)},

@@ -6,23 +6,22 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from killswitch.errors import ActionError
 from killswitch.plugins import (
     Capabilities,
     DoctorFinding,
     Provider,
-    ProviderConfig,
     ProviderContext,
     Source,
     registry,
 )
-from killswitch.providers.gcp.clients import GcpClients
+from killswitch.providers.gcp.clients import GcpClients, GcpHooks
 from killswitch.providers.gcp.config import GcpConfig
+from killswitch.providers.gcp.doctor import run
 from killswitch.providers.gcp.source_pubsub import NAME, BudgetNotificationSource
 
 
 @registry.provider
-class GcpProvider(Provider):
+class GcpProvider(Provider[GcpConfig]):
     type = "gcp"
     config_model = GcpConfig
     source_names = (NAME,)
@@ -44,11 +43,9 @@ class GcpProvider(Provider):
         ],
     )
 
-    def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
+    def __init__(self, name: str, config: GcpConfig, context: ProviderContext) -> None:
         super().__init__(name, config, context)
-        assert isinstance(config, GcpConfig)
-        self.cfg = config
-        self.clients = GcpClients(config, context.extras)
+        self.clients = GcpClients(config, context.hook(GcpHooks))
         self._sources: Mapping[str, Source] = {NAME: BudgetNotificationSource(config, self.clients)}
 
     def sources(self) -> Mapping[str, Source]:
@@ -59,17 +56,7 @@ class GcpProvider(Provider):
 
         Never pulls from the subscription: a doctor run must not take messages from the daemon.
         """
-        from killswitch.providers.gcp.doctor import run
-
         return await run(self, actions)
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.clients.close)
-
-
-def gcp(provider: Provider) -> GcpProvider:
-    if not isinstance(provider, GcpProvider):
-        raise ActionError(
-            f"a gcp action needs a gcp provider, got {type(provider).__name__}", retryable=False
-        )
-    return provider

@@ -27,7 +27,7 @@ from killswitch.plugins import (
     Action,
     ActionContext,
     ActionParams,
-    Provider,
+    ParamsT,
     TargetRequest,
     registry,
 )
@@ -50,17 +50,15 @@ MANAGE = f"admin key: {MGMT_HINT}"
 USAGE_READ = "admin key: Usage: Read (api.usage.read), for the month-to-date billed cost"
 
 
-def _p(provider: Provider) -> OpenAIProvider:
-    assert isinstance(provider, OpenAIProvider)
-    return provider
+NoParams = ActionParams  # the actions without parameters
 
 
-class _OpenAIAction(Action):
+class _OpenAIAction(Action[OpenAIProvider, ParamsT]):
     """Leaves out the placeholders for usage without a key or project: nothing to act on."""
 
     provider_type = "openai"
 
-    def targets(self, params: ActionParams, request: TargetRequest) -> list[str]:
+    def targets(self, params: ParamsT, request: TargetRequest) -> list[str]:
         return [t for t in super().targets(params, request) if t not in (NO_KEY, NO_PROJECT)]
 
 
@@ -73,10 +71,10 @@ def _project(target: str) -> str:
 # ---- spend limit ------------------------------------------------------------------------------
 
 
-async def _get_limit(provider: Provider, project: str) -> SpendLimit | None:
+async def _get_limit(provider: OpenAIProvider, project: str) -> SpendLimit | None:
     path = f"{PROJECTS_PATH}/{project}/spend_limit"
     try:
-        body = await _p(provider).api.http.json("GET", path)
+        body = await provider.api.http.json("GET", path)
     except HTTPStatusError as exc:
         if exc.status == 404:  # no limit set (the spec documents only 200; 404 observed as none)
             return None
@@ -84,9 +82,9 @@ async def _get_limit(provider: Provider, project: str) -> SpendLimit | None:
     return spend_limit(body, f"GET {path}")
 
 
-async def _post_limit(provider: Provider, project: str, limit: SpendLimit) -> SpendLimit:
+async def _post_limit(provider: OpenAIProvider, project: str, limit: SpendLimit) -> SpendLimit:
     path = f"{PROJECTS_PATH}/{project}/spend_limit"
-    body = await _p(provider).api.http.json("POST", path, json=limit.body())
+    body = await provider.api.http.json("POST", path, json=limit.body())
     got = spend_limit(body, f"POST {path}")
     if got.threshold_cents != limit.threshold_cents:
         raise ActionError(
@@ -100,7 +98,7 @@ def _limit_json(limit: SpendLimit | None) -> dict[str, Any] | None:
 
 
 @registry.action
-class SetSpendLimit(_OpenAIAction):
+class SetSpendLimit(_OpenAIAction[NoParams]):
     name = "openai.spend-limit"
     target_dim = "project"
     permissions = (MANAGE, USAGE_READ)
@@ -114,17 +112,17 @@ class SetSpendLimit(_OpenAIAction):
     )
 
     async def snapshot(
-        self, provider: Provider, target: str, params: ActionParams
+        self, provider: OpenAIProvider, target: str, params: NoParams
     ) -> dict[str, Any]:
         return {"prior_limit": _limit_json(await _get_limit(provider, _project(target)))}
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: OpenAIProvider, target: str, params: NoParams, ctx: ActionContext
     ) -> dict[str, Any]:
         project = _project(target)
         current = await _get_limit(provider, project)
         try:
-            billed = await _p(provider).costs.month_to_date(project, ctx.now)
+            billed = await provider.costs.month_to_date(project, ctx.now)
             basis = "billed month to date"
         except SourceError as exc:  # a 1-cent limit still stops the project: act anyway
             log.warning("month-to-date cost unreadable; limiting to 1 cent", error=str(exc))
@@ -141,9 +139,9 @@ class SetSpendLimit(_OpenAIAction):
 
     async def undo(
         self,
-        provider: Provider,
+        provider: OpenAIProvider,
         target: str,
-        params: ActionParams,
+        params: NoParams,
         prior: Mapping[str, Any],
         ctx: ActionContext,
     ) -> None:
@@ -171,7 +169,7 @@ class SetSpendLimit(_OpenAIAction):
             await _post_limit(provider, project, before)
             return
         try:
-            await _p(provider).api.http.request("DELETE", f"{PROJECTS_PATH}/{project}/spend_limit")
+            await provider.api.http.request("DELETE", f"{PROJECTS_PATH}/{project}/spend_limit")
         except HTTPStatusError as exc:
             if exc.status != 404:
                 raise
@@ -195,9 +193,9 @@ class RateLimitParams(ActionParams):
     )
 
 
-async def _rate_limits(provider: Provider, project: str) -> dict[str, dict[str, Any]]:
+async def _rate_limits(provider: OpenAIProvider, project: str) -> dict[str, dict[str, Any]]:
     path = f"{PROJECTS_PATH}/{project}/rate_limits"
-    items = await _p(provider).api.list_all(path, [("limit", 100)])
+    items = await provider.api.list_all(path, [("limit", 100)])
     out = {}
     for i, item in enumerate(items):
         rid, values = rate_limit(item, f"GET {path} data[{i}]")
@@ -206,11 +204,11 @@ async def _rate_limits(provider: Provider, project: str) -> dict[str, dict[str, 
 
 
 async def _post_rate_limit(
-    provider: Provider, project: str, rid: str, body: dict[str, int]
+    provider: OpenAIProvider, project: str, rid: str, body: dict[str, int]
 ) -> None:
     path = f"{PROJECTS_PATH}/{project}/rate_limits/{rid}"
     got_id, got = rate_limit(
-        obj(await _p(provider).api.http.json("POST", path, json=body), f"POST {path}"),
+        obj(await provider.api.http.json("POST", path, json=body), f"POST {path}"),
         f"POST {path}",
     )
     wrong = [f for f, v in body.items() if got.get(f) != v]
@@ -219,7 +217,7 @@ async def _post_rate_limit(
 
 
 @registry.action
-class LowerRateLimits(_OpenAIAction):
+class LowerRateLimits(_OpenAIAction[RateLimitParams]):
     name = "openai.rate-limit"
     target_dim = "project"
     params_model = RateLimitParams
@@ -231,14 +229,13 @@ class LowerRateLimits(_OpenAIAction):
     undo_summary = "POST every recorded max_* value back, exactly as it was"
 
     async def snapshot(
-        self, provider: Provider, target: str, params: ActionParams
+        self, provider: OpenAIProvider, target: str, params: RateLimitParams
     ) -> dict[str, Any]:
         return {"rate_limits": await _rate_limits(provider, _project(target))}
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: OpenAIProvider, target: str, params: RateLimitParams, ctx: ActionContext
     ) -> dict[str, Any]:
-        assert isinstance(params, RateLimitParams)
         project = _project(target)
         current = await _rate_limits(provider, project)
         chosen = {
@@ -264,9 +261,9 @@ class LowerRateLimits(_OpenAIAction):
 
     async def undo(
         self,
-        provider: Provider,
+        provider: OpenAIProvider,
         target: str,
-        params: ActionParams,
+        params: RateLimitParams,
         prior: Mapping[str, Any],
         ctx: ActionContext,
     ) -> None:
@@ -289,9 +286,9 @@ class LowerRateLimits(_OpenAIAction):
 # ---- keys and projects ------------------------------------------------------------------------
 
 
-async def _find_project(provider: Provider, key: str) -> str | None:
+async def _find_project(provider: OpenAIProvider, key: str) -> str | None:
     """The project holding ``key``: learned from usage, else a scan of active projects."""
-    p = _p(provider)
+    p = provider
     if key in p.key_projects:
         return p.key_projects[key]
     projects = await p.api.list_all(PROJECTS_PATH, [("limit", 100)])
@@ -311,9 +308,8 @@ async def _find_project(provider: Provider, key: str) -> str | None:
 
 
 @registry.action
-class DeleteKey(_OpenAIAction):
+class DeleteKey(_OpenAIAction[NoParams]):
     name = "openai.delete-key"
-    irreversible = True
     target_dim = "key"
     permissions = (MANAGE,)
     summary = (
@@ -321,11 +317,11 @@ class DeleteKey(_OpenAIAction):
         "disable); the project comes from the key's usage; needs allow_irreversible"
     )
 
-    def describe(self, target: str, params: ActionParams) -> str:
+    def describe(self, target: str, params: NoParams) -> str:
         return f"{self.name} on {target} (deleted for good)"
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: OpenAIProvider, target: str, params: NoParams, ctx: ActionContext
     ) -> dict[str, Any]:
         project, _, key = target.rpartition("/")
         if key == NO_KEY or not key:
@@ -337,7 +333,7 @@ class DeleteKey(_OpenAIAction):
             project = found
         path = f"{PROJECTS_PATH}/{_project(project)}/api_keys/{key}"
         try:
-            body = obj(await _p(provider).api.http.json("DELETE", path), f"DELETE {path}")
+            body = obj(await provider.api.http.json("DELETE", path), f"DELETE {path}")
         except HTTPStatusError as exc:
             if exc.status == 404:  # already gone: the goal holds
                 return {"already_deleted": True, "project": project}
@@ -354,9 +350,8 @@ class DeleteKey(_OpenAIAction):
 
 
 @registry.action
-class ArchiveProject(_OpenAIAction):
+class ArchiveProject(_OpenAIAction[NoParams]):
     name = "openai.archive-project"
-    irreversible = True
     target_dim = "project"
     permissions = (MANAGE,)
     summary = (
@@ -365,10 +360,10 @@ class ArchiveProject(_OpenAIAction):
     )
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: OpenAIProvider, target: str, params: NoParams, ctx: ActionContext
     ) -> dict[str, Any]:
         path = f"{PROJECTS_PATH}/{_project(target)}"
-        http = _p(provider).api.http
+        http = provider.api.http
         if project_archived(await http.json("GET", path), f"GET {path}"):
             return {"already_archived": True}
         body = await http.json("POST", f"{path}/archive")

@@ -16,7 +16,6 @@ from killswitch.plugins import (
     Capabilities,
     DoctorFinding,
     Provider,
-    ProviderConfig,
     ProviderContext,
     Source,
     registry,
@@ -35,7 +34,7 @@ MGMT_HINT = (
 
 
 @registry.provider
-class OpenAIProvider(Provider):
+class OpenAIProvider(Provider[OpenAIConfig]):
     type = "openai"
     config_model = OpenAIConfig
     source_names = ("openai.usage", "openai.costs")
@@ -62,10 +61,8 @@ class OpenAIProvider(Provider):
         ],
     )
 
-    def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
+    def __init__(self, name: str, config: OpenAIConfig, context: ProviderContext) -> None:
         super().__init__(name, config, context)
-        assert isinstance(config, OpenAIConfig)
-        self.cfg = config
         self.api = AdminAPI(config, context.http_transport)
         self.costs = CostReader(self.api, config)
         # Key id -> project id, learned from usage rows: DELETE needs the key's project.

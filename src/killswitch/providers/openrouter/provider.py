@@ -132,7 +132,7 @@ class OpenRouterSource:
 
 
 @registry.provider
-class OpenRouterProvider(Provider):
+class OpenRouterProvider(Provider[OpenRouterConfig]):
     type = "openrouter"
     config_model = OpenRouterConfig
     source_names = ("openrouter",)
@@ -144,10 +144,8 @@ class OpenRouterProvider(Provider):
         notes=["native per-key $ limits exist too; killswitch adds windows, alerts and restore"],
     )
 
-    def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
+    def __init__(self, name: str, config: OpenRouterConfig, context: ProviderContext) -> None:
         super().__init__(name, config, context)
-        assert isinstance(config, OpenRouterConfig)
-        self.cfg = config
         self.http = ProviderHTTP(
             config.base_url,
             headers={"authorization": f"Bearer {config.api_key.get_secret_value()}"},

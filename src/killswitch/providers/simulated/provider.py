@@ -152,7 +152,7 @@ class SimulatedSource:
 
 
 @registry.provider
-class SimulatedProvider(Provider):
+class SimulatedProvider(Provider[SimulatedConfig]):
     type = "simulated"
     config_model = SimulatedConfig
     source_names = ("simulated",)
@@ -164,10 +164,8 @@ class SimulatedProvider(Provider):
         notes=["for the demo and tests; kills freeze a target's ramp, restores resume it"],
     )
 
-    def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
+    def __init__(self, name: str, config: SimulatedConfig, context: ProviderContext) -> None:
         super().__init__(name, config, context)
-        assert isinstance(config, SimulatedConfig)
-        self.cfg = config
         self.world = _World(config.state_file)
         self._sources: Mapping[str, Source] = {"simulated": SimulatedSource(self)}
 
@@ -180,7 +178,7 @@ class FailParams(ActionParams):
 
 
 @registry.action
-class SimulatedDisable(Action):
+class SimulatedDisable(Action[SimulatedProvider, FailParams]):
     name = "simulated.disable"
     provider_type = "simulated"
     params_model = FailParams
@@ -188,9 +186,8 @@ class SimulatedDisable(Action):
     undo_summary = "simulated.disable undo: resume the ramp"
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: SimulatedProvider, target: str, params: FailParams, ctx: ActionContext
     ) -> dict[str, Any]:
-        assert isinstance(provider, SimulatedProvider) and isinstance(params, FailParams)
         if params.fail:
             raise ActionError("simulated action failure (fail: true)")
         prior = provider.world.set_disabled(target, True, ctx.now, "disable")
@@ -198,26 +195,23 @@ class SimulatedDisable(Action):
 
     async def undo(
         self,
-        provider: Provider,
+        provider: SimulatedProvider,
         target: str,
-        params: ActionParams,
+        params: FailParams,
         prior: Mapping[str, Any],
         ctx: ActionContext,
     ) -> None:
-        assert isinstance(provider, SimulatedProvider)
         provider.world.set_disabled(target, bool(prior.get("disabled", False)), ctx.now, "enable")
 
 
 @registry.action
-class SimulatedDelete(Action):
+class SimulatedDelete(Action[SimulatedProvider, ActionParams]):
     name = "simulated.delete"
     provider_type = "simulated"
-    irreversible = True
     summary = "permanently remove a simulated target (irreversible; for testing the opt-in)"
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: SimulatedProvider, target: str, params: ActionParams, ctx: ActionContext
     ) -> dict[str, Any]:
-        assert isinstance(provider, SimulatedProvider)
         provider.world.set_disabled(target, True, ctx.now, "delete")
         return {}

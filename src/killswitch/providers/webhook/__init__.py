@@ -21,7 +21,7 @@ class WebhookParams(ActionParams):
 
 
 @registry.action
-class WebhookAction(Action):
+class WebhookAction(Action[Provider[Any], WebhookParams]):
     name = "webhook"
     provider_type = GENERIC
     params_model = WebhookParams
@@ -30,9 +30,13 @@ class WebhookAction(Action):
     undo_summary = "POST the same payload with op=restore"
 
     async def _post(
-        self, op: str, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self,
+        op: str,
+        provider: Provider[Any],
+        target: str,
+        params: WebhookParams,
+        ctx: ActionContext,
     ) -> int:
-        assert isinstance(params, WebhookParams)
         payload = {
             "op": op,
             "budget": ctx.budget,
@@ -61,16 +65,16 @@ class WebhookAction(Action):
             await client.aclose()
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: Provider[Any], target: str, params: WebhookParams, ctx: ActionContext
     ) -> dict[str, Any]:
         status = await self._post("kill", provider, target, params, ctx)
         return {"status": status}
 
     async def undo(
         self,
-        provider: Provider,
+        provider: Provider[Any],
         target: str,
-        params: ActionParams,
+        params: WebhookParams,
         prior: Mapping[str, Any],
         ctx: ActionContext,
     ) -> None:

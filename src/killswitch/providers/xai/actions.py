@@ -19,7 +19,6 @@ from killswitch.plugins import (
     Action,
     ActionContext,
     ActionParams,
-    Provider,
     TargetRequest,
     registry,
 )
@@ -31,11 +30,6 @@ MANAGEMENT_KEY = (
     "management key (Console > Settings > Management Keys) created by a member with the "
     "Management Keys read + write permission: lists and updates the team's API keys"
 )
-
-
-def _p(provider: Provider) -> XaiProvider:
-    assert isinstance(provider, XaiProvider)
-    return provider
 
 
 class KeySelection(ActionParams):
@@ -64,8 +58,7 @@ class RateLimitParams(KeySelection):
     tpm: int = Field(default=1, ge=1, description="tokens per minute while throttled")
 
 
-def select_targets(params: ActionParams, request: TargetRequest) -> list[str]:
-    assert isinstance(params, KeySelection)
+def select_targets(params: KeySelection, request: TargetRequest) -> list[str]:
     skip = set(params.exclude)
     if params.keys:
         return sorted(set(params.keys) - skip)
@@ -75,10 +68,9 @@ def select_targets(params: ActionParams, request: TargetRequest) -> list[str]:
     return [team_target(t) for t in sorted(set(request.dims.get("team", ())))]
 
 
-async def resolve(provider: Provider, target: str, params: ActionParams) -> list[ApiKey]:
+async def resolve(provider: XaiProvider, target: str, params: KeySelection) -> list[ApiKey]:
     """The keys a target means right now (excluded keys removed)."""
-    assert isinstance(params, KeySelection)
-    p = _p(provider)
+    p = provider
     keys = await p.api.keys()
     skip = set(params.exclude)
     if target.startswith("team:"):
@@ -93,9 +85,9 @@ async def resolve(provider: Provider, target: str, params: ActionParams) -> list
     return found
 
 
-async def apply(provider: Provider, wanted: Mapping[str, dict[str, Any]], what: str) -> None:
+async def apply(provider: XaiProvider, wanted: Mapping[str, dict[str, Any]], what: str) -> None:
     """Update each key to ``wanted[id]`` where it differs, then read back and verify."""
-    api = _p(provider).api
+    api = provider.api
     current = {k.id: k for k in await api.keys()}
     for kid, fields in sorted(wanted.items()):
         k = current.get(kid)
@@ -124,7 +116,7 @@ def _prior(prior: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 @registry.action
-class DisableKey(Action):
+class DisableKey(Action[XaiProvider, KeySelection]):
     name = "xai.disable-key"
     provider_type = "xai"
     params_model = KeySelection
@@ -132,17 +124,17 @@ class DisableKey(Action):
     summary = "PUT /auth/api-keys/{id} disabled=true (a key, or every key of the team)"
     undo_summary = "PUT disabled back to each key's prior value"
 
-    def targets(self, params: ActionParams, request: TargetRequest) -> list[str]:
+    def targets(self, params: KeySelection, request: TargetRequest) -> list[str]:
         return select_targets(params, request)
 
     async def snapshot(
-        self, provider: Provider, target: str, params: ActionParams
+        self, provider: XaiProvider, target: str, params: KeySelection
     ) -> dict[str, Any]:
         keys = await resolve(provider, target, params)
         return {"keys": {k.id: {"disabled": k.disabled} for k in keys}}
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: XaiProvider, target: str, params: KeySelection, ctx: ActionContext
     ) -> dict[str, Any]:
         keys = await resolve(provider, target, params)
         await apply(provider, {k.id: {"disabled": True} for k in keys}, "disable")
@@ -150,9 +142,9 @@ class DisableKey(Action):
 
     async def undo(
         self,
-        provider: Provider,
+        provider: XaiProvider,
         target: str,
-        params: ActionParams,
+        params: KeySelection,
         prior: Mapping[str, Any],
         ctx: ActionContext,
     ) -> None:
@@ -160,7 +152,7 @@ class DisableKey(Action):
 
 
 @registry.action
-class RateLimit(Action):
+class RateLimit(Action[XaiProvider, RateLimitParams]):
     name = "xai.rate-limit"
     provider_type = "xai"
     params_model = RateLimitParams
@@ -168,11 +160,10 @@ class RateLimit(Action):
     summary = "PUT /auth/api-keys/{id} qps/qpm/tpm down to a floor (default 1 each)"
     undo_summary = "PUT each key's prior qps/qpm/tpm back (unset stays unset)"
 
-    def targets(self, params: ActionParams, request: TargetRequest) -> list[str]:
+    def targets(self, params: RateLimitParams, request: TargetRequest) -> list[str]:
         return select_targets(params, request)
 
-    def describe(self, target: str, params: ActionParams) -> str:
-        assert isinstance(params, RateLimitParams)
+    def describe(self, target: str, params: RateLimitParams) -> str:
         return f"{self.name} on {target}: qps={params.qps} qpm={params.qpm} tpm={params.tpm}"
 
     @staticmethod
@@ -180,15 +171,14 @@ class RateLimit(Action):
         return {"qps": k.qps, "qpm": k.qpm, "tpm": k.tpm}
 
     async def snapshot(
-        self, provider: Provider, target: str, params: ActionParams
+        self, provider: XaiProvider, target: str, params: RateLimitParams
     ) -> dict[str, Any]:
         keys = await resolve(provider, target, params)
         return {"keys": {k.id: self._limits(k) for k in keys}}
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: XaiProvider, target: str, params: RateLimitParams, ctx: ActionContext
     ) -> dict[str, Any]:
-        assert isinstance(params, RateLimitParams)
         keys = await resolve(provider, target, params)
         floor = {"qps": params.qps, "qpm": params.qpm, "tpm": params.tpm}
         # Never raise a limit that is already lower than the floor.
@@ -203,9 +193,9 @@ class RateLimit(Action):
 
     async def undo(
         self,
-        provider: Provider,
+        provider: XaiProvider,
         target: str,
-        params: ActionParams,
+        params: RateLimitParams,
         prior: Mapping[str, Any],
         ctx: ActionContext,
     ) -> None:

@@ -9,7 +9,6 @@ from killswitch.plugins import (
     Capabilities,
     DoctorFinding,
     Provider,
-    ProviderConfig,
     ProviderContext,
     Source,
     registry,
@@ -20,7 +19,7 @@ from killswitch.providers.xai.source_billing import BillingSource
 
 
 @registry.provider
-class XaiProvider(Provider):
+class XaiProvider(Provider[XaiConfig]):
     type = "xai"
     config_model = XaiConfig
     source_names = ("xai.billing",)
@@ -41,10 +40,8 @@ class XaiProvider(Provider):
         ],
     )
 
-    def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
+    def __init__(self, name: str, config: XaiConfig, context: ProviderContext) -> None:
         super().__init__(name, config, context)
-        assert isinstance(config, XaiConfig)
-        self.cfg = config
         self.api = ManagementAPI(config, context.http_transport)
         self._sources: Mapping[str, Source] = {"xai.billing": BillingSource(self.api)}
 
