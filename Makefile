@@ -27,12 +27,14 @@ run: $(STAMP)
 test: $(TEST_STAMP)
 	@if [ -x scripts/ops-setup.sh ]; then VENV=$(VENV) scripts/ops-setup.sh; fi
 	$(PY) -m ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(PY) -m mypy
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m ruff format --check src tests benchmarks
+	$(VENV)/bin/lint-imports
 
 typecheck: $(TEST_STAMP)
 	$(PY) -m mypy

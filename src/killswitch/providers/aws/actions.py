@@ -120,6 +120,19 @@ class DenyPolicy(Action[AwsProvider, DenyPolicyParams]):
     def targets(self, params: DenyPolicyParams, request: TargetRequest) -> list[str]:
         return list(dict.fromkeys(params.principals))
 
+    def permissions_for(self, params: DenyPolicyParams) -> tuple[str, ...]:
+        """Attach/Detach only for the kinds of principal listed; GetGroup only for groups."""
+        kinds = {Principal.parse(arn).kind for arn in params.principals}
+        unused = {k for k in ("user", "role", "group") if k not in kinds}
+        per_kind = {
+            p
+            for k in unused
+            for p in (f"iam:Attach{k.capitalize()}Policy", f"iam:Detach{k.capitalize()}Policy")
+        }
+        if "group" in unused:
+            per_kind.add("iam:GetGroup")
+        return tuple(p for p in self.permissions if p not in per_kind)
+
     def describe(self, target: str, params: DenyPolicyParams) -> str:
         p = Principal.parse(target)
         return (
