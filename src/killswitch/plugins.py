@@ -205,6 +205,10 @@ class TargetRequest:
     dims: Mapping[str, Sequence[str]]  # dimension -> values seen in the group's spend
 
 
+Prior = Mapping[str, Any]  # the journaled prior state an undo puts back
+State = dict[str, Any]  # what snapshot/execute return to the journal (JSON-serialisable)
+
+
 class Reversibility(enum.Enum):
     """How far ``undo`` takes a target back: the one declaration both safety rules derive from.
 
@@ -269,12 +273,7 @@ class Action(ABC, Generic[ProviderT, ParamsT]):
         cls._inferred_reversibility = declared is None
         cls.irreversible = rev is not Reversibility.FULL
         cls.reversible = rev is not Reversibility.NONE
-        _, params_arg = _type_args(cls, Action) or (None, None)
-        if isinstance(params_arg, type) and not issubclass(cls.params_model, params_arg):
-            raise TypeError(
-                f"{cls.__name__}: params_model {cls.params_model.__name__} is not the "
-                f"{params_arg.__name__} it is parametrised with"
-            )
+        _infer_from_type_args(cls)
 
     def permissions_for(self, params: ParamsT) -> Sequence[str]:
         """What these params need at the provider (doctor and least-privilege docs use it).
@@ -300,9 +299,7 @@ class Action(ABC, Generic[ProviderT, ParamsT]):
     def describe(self, target: str, params: ParamsT) -> str:
         return f"{self.name} on {target}"
 
-    async def snapshot(
-        self, provider: ProviderT, target: str, params: ParamsT
-    ) -> dict[str, Any] | None:
+    async def snapshot(self, provider: ProviderT, target: str, params: ParamsT) -> State | None:
         """Read the prior state before anything changes; it is journaled WITH the intent.
 
         Implement it whenever undo depends on prior state: if the daemon dies after the
@@ -314,7 +311,7 @@ class Action(ABC, Generic[ProviderT, ParamsT]):
     @abstractmethod
     async def execute(
         self, provider: ProviderT, target: str, params: ParamsT, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         """Do it; return the prior state to journal (JSON-serialisable).
 
         When ``snapshot`` is implemented, the journaled snapshot is authoritative and this
@@ -322,14 +319,33 @@ class Action(ABC, Generic[ProviderT, ParamsT]):
         """
 
     async def undo(
-        self,
-        provider: ProviderT,
-        target: str,
-        params: ParamsT,
-        prior: Mapping[str, Any],
-        ctx: ActionContext,
+        self, provider: ProviderT, target: str, params: ParamsT, prior: Prior, ctx: ActionContext
     ) -> None:
         raise RefusedAction(f"{self.name} cannot be undone")
+
+
+def _infer_from_type_args(cls: type[Action[Any, Any]]) -> None:
+    """``Action[AwsProvider, DenyParams]`` already says provider_type "aws" and the params model.
+
+    Both are set from the type arguments when the class does not declare them, and checked
+    against them when it does.
+    """
+    provider_arg, params_arg = _type_args(cls, Action) or (None, None)
+    if isinstance(params_arg, type) and issubclass(params_arg, ActionParams):
+        if "params_model" not in cls.__dict__ and cls.params_model is ActionParams:
+            cls.params_model = params_arg
+        if not issubclass(cls.params_model, params_arg):
+            raise TypeError(
+                f"{cls.__name__}: params_model {cls.params_model.__name__} is not the "
+                f"{params_arg.__name__} it is parametrised with"
+            )
+    ptype = getattr(provider_arg, "type", None)
+    if isinstance(ptype, str) and not hasattr(cls, "provider_type"):
+        cls.provider_type = ptype
+    elif isinstance(ptype, str) and cls.provider_type != ptype:
+        raise TypeError(
+            f"{cls.__name__}: provider_type {cls.provider_type!r} but it acts on {ptype!r}"
+        )
 
 
 def _declared_reversibility(cls: type[Action[Any, Any]]) -> Reversibility | None:
@@ -490,6 +506,7 @@ __all__ = [
     "ConfigT",
     "DoctorFinding",
     "ParamsT",
+    "Prior",
     "Provider",
     "ProviderConfig",
     "ProviderContext",
@@ -497,6 +514,7 @@ __all__ = [
     "Registry",
     "Reversibility",
     "Source",
+    "State",
     "TargetRequest",
     "registry",
 ]

@@ -10,6 +10,7 @@ import json
 
 import httpx
 
+from killswitch.config import PagerDutyNotifierConfig
 from killswitch.notifiers._post import post
 from killswitch.notifiers.events import Event
 
@@ -30,11 +31,11 @@ def incident_key(event: Event) -> str:
 
 class PagerDutyNotifier:
     def __init__(
-        self, name: str, cfg: object, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        name: str,
+        cfg: PagerDutyNotifierConfig,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        from killswitch.config import PagerDutyNotifierConfig
-
-        assert isinstance(cfg, PagerDutyNotifierConfig)
         self.name = name
         self.cfg = cfg
         self.transport = transport

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from killswitch.config import SlackNotifierConfig
 from killswitch.notifiers._post import post
 from killswitch.notifiers.events import Event
 
@@ -75,11 +76,8 @@ def blocks(event: Event) -> dict[str, Any]:
 
 class SlackNotifier:
     def __init__(
-        self, name: str, cfg: object, transport: httpx.AsyncBaseTransport | None = None
+        self, name: str, cfg: SlackNotifierConfig, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        from killswitch.config import SlackNotifierConfig
-
-        assert isinstance(cfg, SlackNotifierConfig)
         self.name = name
         self.cfg = cfg
         self.transport = transport

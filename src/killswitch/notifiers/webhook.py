@@ -7,6 +7,7 @@ import time
 
 import httpx
 
+from killswitch.config import WebhookNotifierConfig
 from killswitch.notifiers._post import post
 from killswitch.notifiers.events import Event
 from killswitch.signing import signed_headers
@@ -14,11 +15,11 @@ from killswitch.signing import signed_headers
 
 class WebhookNotifier:
     def __init__(
-        self, name: str, cfg: object, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        name: str,
+        cfg: WebhookNotifierConfig,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        from killswitch.config import WebhookNotifierConfig
-
-        assert isinstance(cfg, WebhookNotifierConfig)
         self.name = name
         self.cfg = cfg
         self.transport = transport

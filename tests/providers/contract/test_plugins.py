@@ -115,12 +115,22 @@ def test_type_arguments_must_match_the_declared_models() -> None:
 
         class Wrong(Action[Toy, Params]):
             name = "toy.wrong"
-            provider_type = "toy"
+            params_model = ActionParams
 
             async def execute(
                 self, provider: Toy, target: str, params: Params, ctx: ActionContext
             ) -> dict[str, Any]:
                 return {}
+
+    class Inferred(Action[Toy, Params]):
+        name = "toy.inferred"
+
+        async def execute(
+            self, provider: Toy, target: str, params: Params, ctx: ActionContext
+        ) -> dict[str, Any]:
+            return {}
+
+    assert Inferred.params_model is Params and Inferred.provider_type == "toy"
 
     with pytest.raises(TypeError, match="config_model OtherConfig is not the ToyConfig"):
 

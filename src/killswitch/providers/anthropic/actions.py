@@ -9,12 +9,10 @@ someone archived while it was deactivated: archived keys cannot be reactivated.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
 
 from killswitch.errors import ActionError, RefusedAction
 from killswitch.http import HTTPStatusError
-from killswitch.plugins import Action, ActionContext, ActionParams, registry
+from killswitch.plugins import Action, ActionContext, ActionParams, Prior, State, registry
 from killswitch.providers.anthropic.client import KEYS_PATH, WORKSPACES_PATH
 from killswitch.providers.anthropic.provider import AnthropicProvider
 from killswitch.providers.anthropic.shapes import (
@@ -57,19 +55,16 @@ async def _set_status(provider: AnthropicProvider, path: str, status: str) -> No
 @registry.action
 class DeactivateKey(Action[AnthropicProvider, NoParams]):
     name = "anthropic.deactivate-key"
-    provider_type = "anthropic"
     permissions = (ADMIN_KEY,)
     summary = 'POST /v1/organizations/api_keys/{id} {"status":"inactive"}: the key stops working'
     undo_summary = "POST the prior status back (active); archived/expired keys are left alone"
 
-    async def snapshot(
-        self, provider: AnthropicProvider, target: str, params: NoParams
-    ) -> dict[str, Any]:
+    async def snapshot(self, provider: AnthropicProvider, target: str, params: NoParams) -> State:
         return {"status": await _status(provider, _key_path(target))}
 
     async def execute(
         self, provider: AnthropicProvider, target: str, params: NoParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         path = _key_path(target)
         current = await _status(provider, path)
         if current != "active":  # inactive already, or archived/expired: nothing can spend
@@ -82,7 +77,7 @@ class DeactivateKey(Action[AnthropicProvider, NoParams]):
         provider: AnthropicProvider,
         target: str,
         params: NoParams,
-        prior: Mapping[str, Any],
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         path = _key_path(target)
@@ -102,7 +97,6 @@ class DeactivateKey(Action[AnthropicProvider, NoParams]):
 @registry.action
 class ArchiveWorkspace(Action[AnthropicProvider, NoParams]):
     name = "anthropic.archive-workspace"
-    provider_type = "anthropic"
     target_dim = "workspace"
     permissions = (ADMIN_KEY,)
     summary = (
@@ -112,7 +106,7 @@ class ArchiveWorkspace(Action[AnthropicProvider, NoParams]):
 
     async def execute(
         self, provider: AnthropicProvider, target: str, params: NoParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         if target == DEFAULT_WORKSPACE:
             raise RefusedAction("the default workspace cannot be archived")
         if not WORKSPACE_ID.match(target):

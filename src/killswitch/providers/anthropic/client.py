@@ -8,6 +8,7 @@ import httpx
 
 from killswitch.errors import SourceError
 from killswitch.http import Pacer, ProviderHTTP
+from killswitch.providers._admin_api.pages import follow
 from killswitch.providers.anthropic.config import AnthropicConfig
 from killswitch.providers.anthropic.gate import RateGate
 from killswitch.providers.anthropic.shapes import Page, page
@@ -51,19 +52,13 @@ class AdminAPI:
                 f"GET {path}: held back by the local rate gate (Anthropic allows one poll per "
                 f"minute sustained); next in {self.gate.wait_seconds(path):.0f}s"
             )
-        pages: list[Page] = []
-        cursor: str | None = None
-        for _ in range(MAX_PAGES):
+
+        async def one(cursor: str | None) -> tuple[Page, bool, str | None]:
             q = list(params) + ([("page", cursor)] if cursor else [])
-            body = await self.http.json("GET", path, params=q)
-            p = page(body, f"GET {path}")
-            pages.append(p)
-            if not p.has_more:
-                return pages
-            if p.next_page == cursor:
-                raise SourceError(f"GET {path}: next_page did not advance; refusing to loop")
-            cursor = p.next_page
-        raise SourceError(f"GET {path}: more than {MAX_PAGES} pages; refusing to guess the rest")
+            p = page(await self.http.json("GET", path, params=q), f"GET {path}")
+            return p, p.has_more, p.next_page
+
+        return await follow(one, f"GET {path}", MAX_PAGES, "next_page")
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -16,27 +16,10 @@ from typing import Any
 
 from killswitch.errors import MalformedResponse
 from killswitch.model import to_decimal, utc
+from killswitch.providers._admin_api.shapes import count, envelope, obj, opt_str
 
 WORKBENCH = "workbench"  # api_key_id is null for usage in the Console Workbench (no API key)
 DEFAULT_WORKSPACE = "default"  # workspace_id is null for the organization's default workspace
-
-
-def _obj(v: Any, where: str) -> dict[str, Any]:
-    if not isinstance(v, dict):
-        raise MalformedResponse(f"{where} is not an object")
-    return v
-
-
-def _int(v: Any, where: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-        raise MalformedResponse(f"{where} is not a non-negative integer")
-    return v
-
-
-def _opt_str(v: Any, where: str) -> str | None:
-    if v is not None and not isinstance(v, str):
-        raise MalformedResponse(f"{where} is not a string or null")
-    return v
 
 
 def timestamp(v: Any, where: str) -> datetime:
@@ -57,17 +40,10 @@ class Page:
 
 def page(body: Any, where: str) -> Page:
     """The ``{data, has_more, next_page}`` envelope shared by both reports."""
-    b = _obj(body, where)
-    data = b.get("data")
-    if not isinstance(data, list):
-        raise MalformedResponse(f"{where}: no 'data' list")
-    has_more = b.get("has_more")
-    if not isinstance(has_more, bool):
-        raise MalformedResponse(f"{where}: 'has_more' is not a boolean")
-    nxt = _opt_str(b.get("next_page"), f"{where}.next_page")
-    if has_more and not nxt:
-        raise MalformedResponse(f"{where}: has_more is true but next_page is empty")
-    return Page([_obj(x, f"{where}.data[{i}]") for i, x in enumerate(data)], has_more, nxt)
+    e = envelope(obj(body, where), where)
+    return Page(
+        [obj(x, f"{where}.data[{i}]") for i, x in enumerate(e.data)], e.has_more, e.next_page
+    )
 
 
 def bucket_span(bucket: dict[str, Any], where: str) -> tuple[datetime, datetime, list[Any]]:
@@ -101,29 +77,29 @@ class UsageRow:
 
 
 def usage_row(r: Any, start: datetime, end: datetime, where: str) -> UsageRow:
-    r = _obj(r, where)
-    cc = _obj(r.get("cache_creation"), f"{where}.cache_creation")
-    stu = _obj(r.get("server_tool_use"), f"{where}.server_tool_use")
-    key = _opt_str(r.get("api_key_id"), f"{where}.api_key_id")
-    ws = _opt_str(r.get("workspace_id"), f"{where}.workspace_id")
+    r = obj(r, where)
+    cc = obj(r.get("cache_creation"), f"{where}.cache_creation")
+    stu = obj(r.get("server_tool_use"), f"{where}.server_tool_use")
+    key = opt_str(r.get("api_key_id"), f"{where}.api_key_id")
+    ws = opt_str(r.get("workspace_id"), f"{where}.workspace_id")
     return UsageRow(
         start=start,
         end=end,
         key=key or WORKBENCH,
         workspace=ws or DEFAULT_WORKSPACE,
-        model=_opt_str(r.get("model"), f"{where}.model"),
-        service_tier=_opt_str(r.get("service_tier"), f"{where}.service_tier"),
-        context_window=_opt_str(r.get("context_window"), f"{where}.context_window"),
-        uncached_input=_int(r.get("uncached_input_tokens"), f"{where}.uncached_input_tokens"),
-        cache_read=_int(r.get("cache_read_input_tokens"), f"{where}.cache_read_input_tokens"),
-        cache_write_5m=_int(
+        model=opt_str(r.get("model"), f"{where}.model"),
+        service_tier=opt_str(r.get("service_tier"), f"{where}.service_tier"),
+        context_window=opt_str(r.get("context_window"), f"{where}.context_window"),
+        uncached_input=count(r.get("uncached_input_tokens"), f"{where}.uncached_input_tokens"),
+        cache_read=count(r.get("cache_read_input_tokens"), f"{where}.cache_read_input_tokens"),
+        cache_write_5m=count(
             cc.get("ephemeral_5m_input_tokens"), f"{where}.cache_creation.ephemeral_5m_input_tokens"
         ),
-        cache_write_1h=_int(
+        cache_write_1h=count(
             cc.get("ephemeral_1h_input_tokens"), f"{where}.cache_creation.ephemeral_1h_input_tokens"
         ),
-        output=_int(r.get("output_tokens"), f"{where}.output_tokens"),
-        web_searches=_int(
+        output=count(r.get("output_tokens"), f"{where}.output_tokens"),
+        web_searches=count(
             stu.get("web_search_requests"), f"{where}.server_tool_use.web_search_requests"
         ),
     )
@@ -174,18 +150,18 @@ class CostRow:
 
 
 def cost_row(r: Any, start: datetime, end: datetime, where: str) -> CostRow:
-    r = _obj(r, where)
+    r = obj(r, where)
     currency = r.get("currency")
     if not isinstance(currency, str) or len(currency) != 3:
         raise MalformedResponse(f"{where}.currency is not a currency code")
     return CostRow(
         start=start,
         end=end,
-        workspace=_opt_str(r.get("workspace_id"), f"{where}.workspace_id") or DEFAULT_WORKSPACE,
-        description=_opt_str(r.get("description"), f"{where}.description"),
-        cost_type=_opt_str(r.get("cost_type"), f"{where}.cost_type"),
-        model=_opt_str(r.get("model"), f"{where}.model"),
-        token_type=_opt_str(r.get("token_type"), f"{where}.token_type"),
+        workspace=opt_str(r.get("workspace_id"), f"{where}.workspace_id") or DEFAULT_WORKSPACE,
+        description=opt_str(r.get("description"), f"{where}.description"),
+        cost_type=opt_str(r.get("cost_type"), f"{where}.cost_type"),
+        model=opt_str(r.get("model"), f"{where}.model"),
+        token_type=opt_str(r.get("token_type"), f"{where}.token_type"),
         amount=cents(r.get("amount"), f"{where}.amount"),
         currency=currency.upper(),
     )
@@ -208,7 +184,7 @@ API_KEY_STATUSES = frozenset({"active", "inactive", "archived", "expired"})
 
 def api_key_status(body: Any, where: str) -> str:
     """``status`` of an API key object (BetaAPIKey: active|inactive|archived|expired)."""
-    b = _obj(body, where)
+    b = obj(body, where)
     status = b.get("status")
     if status not in API_KEY_STATUSES:
         raise MalformedResponse(f"{where}.status is not one of {sorted(API_KEY_STATUSES)}")
@@ -217,7 +193,7 @@ def api_key_status(body: Any, where: str) -> str:
 
 def workspace_archived(body: Any, where: str) -> bool:
     """Whether a Workspace object is archived (``archived_at`` set)."""
-    b = _obj(body, where)
+    b = obj(body, where)
     if "archived_at" not in b:
         raise MalformedResponse(f"{where}: no 'archived_at'")
-    return _opt_str(b["archived_at"], f"{where}.archived_at") is not None
+    return opt_str(b["archived_at"], f"{where}.archived_at") is not None

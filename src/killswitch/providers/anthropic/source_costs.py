@@ -13,22 +13,17 @@ so both never read it twice within ``reconcile_interval``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from killswitch.errors import SourceError
 from killswitch.model import Coverage, Money, ObservationKind, PollResult, SpendObservation
+from killswitch.providers._admin_api.costs import DAY, SnapshotCache, floor_day
 from killswitch.providers.anthropic.client import COST_PATH, AdminAPI, RateLimited
 from killswitch.providers.anthropic.config import AnthropicConfig
 from killswitch.providers.anthropic.shapes import CostRow, bucket_spans, cost_rows
 
 NAME = "anthropic.costs"
-DAY = timedelta(days=1)
-
-
-def floor_day(t: datetime) -> datetime:
-    t = t.astimezone(UTC)
-    return t.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +37,14 @@ class CostSnapshot:
 class CostReader:
     def __init__(self, api: AdminAPI, cfg: AnthropicConfig) -> None:
         self.api = api
-        self.cfg = cfg
-        self._cache: CostSnapshot | None = None
+        self.cache: SnapshotCache[CostSnapshot] = SnapshotCache(cfg.reconcile_interval)
 
     async def read(self, now: datetime, start: datetime) -> CostSnapshot:
         start = floor_day(start)
-        c = self._cache
-        if c is not None and c.start <= start and now - c.fetched_at < self.cfg.reconcile_interval:
-            return c
+        fresh = self.cache.fresh(now, start)
+        if fresh is not None:
+            return fresh
+        c = self.cache.last
         params: list[tuple[str, str | int]] = [
             ("starting_at", start.isoformat().replace("+00:00", "Z")),
             ("bucket_width", "1d"),
@@ -70,8 +65,7 @@ class CostReader:
             if e - s != DAY:
                 raise SourceError(f"{where}: a bucket is not one day long")
         until = min(now, max((e for _, e in spans), default=start))
-        self._cache = CostSnapshot(rows, start, until, now)
-        return self._cache
+        return self.cache.keep(CostSnapshot(rows, start, until, now))
 
 
 class CostsSource:

@@ -30,18 +30,14 @@ import structlog
 from killswitch.errors import MalformedResponse, SourceError
 from killswitch.model import Coverage, Money, ObservationKind, PollResult, SpendObservation
 from killswitch.plugins import ProviderContext
+from killswitch.providers._admin_api.costs import floor_day
+from killswitch.providers._admin_api.reconcile import estimates_by_day, reconcile
 from killswitch.providers.anthropic.client import USAGE_PATH, AdminAPI, RateLimited
 from killswitch.providers.anthropic.config import PAGE_LIMITS, AnthropicConfig
 from killswitch.providers.anthropic.pricing import RateBook, price_row
-from killswitch.providers.anthropic.reconcile import (
-    EXCLUDED_USAGE_TIERS,
-    Day,
-    Estimate,
-    billed_by_day,
-    reconcile,
-)
+from killswitch.providers.anthropic.reconcile import EXCLUDED_USAGE_TIERS, SUBJECT, billed
 from killswitch.providers.anthropic.shapes import UsageRow, bucket_spans, usage_rows
-from killswitch.providers.anthropic.source_costs import CostReader, floor_day
+from killswitch.providers.anthropic.source_costs import CostReader
 
 log = structlog.get_logger("killswitch.providers.anthropic")
 NAME = "anthropic.usage"
@@ -180,19 +176,13 @@ class UsageSource:
         d = first_day
         while d <= today:
             read_in_full = d >= self._first  # usage: this process read the day from its start
-            billed = snap.covered_until >= min(d + timedelta(days=1), snap.fetched_at)
-            if read_in_full and billed:
+            is_billed = snap.covered_until >= min(d + timedelta(days=1), snap.fetched_at)
+            if read_in_full and is_billed:
                 days.append(d.date().isoformat())
             d += timedelta(days=1)
-        estimates: dict[Day, Estimate] = {}
-        for ws, day, amount, complete in self._est.values():
-            e = estimates.get((ws, day), Estimate(Decimal(0), True))
-            estimates[(ws, day)] = Estimate(e.amount + amount, e.complete and complete)
+        estimates = estimates_by_day(self._est.values())
+        ctx = self.context
         drift = reconcile(
-            estimates,
-            billed_by_day(snap.rows),
-            days,
-            self.context.drift_alert_usd,
-            self.context.drift_alert_ratio,
+            SUBJECT, estimates, billed(snap.rows), days, ctx.drift_alert_usd, ctx.drift_alert_ratio
         )
         return replace(result, gauges=drift.gauges, events=tuple(drift.events))

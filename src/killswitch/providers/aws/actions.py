@@ -33,6 +33,8 @@ from killswitch.plugins import (
     Action,
     ActionContext,
     ActionParams,
+    Prior,
+    State,
     TargetRequest,
     registry,
 )
@@ -93,8 +95,6 @@ class DenyPolicyParams(ActionParams):
 @registry.action
 class DenyPolicy(Action[AwsProvider, DenyPolicyParams]):
     name = "aws.deny-policy"
-    provider_type = "aws"
-    params_model = DenyPolicyParams
     target_dim = None
     permissions = (
         "sts:GetCallerIdentity",
@@ -143,7 +143,7 @@ class DenyPolicy(Action[AwsProvider, DenyPolicyParams]):
 
     async def execute(
         self, provider: AwsProvider, target: str, params: DenyPolicyParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         s = _session(provider)
         principal = parse_principal(target)
         me = await self._refuse_own(provider, s, principal)
@@ -209,7 +209,7 @@ class DenyPolicy(Action[AwsProvider, DenyPolicyParams]):
         provider: AwsProvider,
         target: str,
         params: DenyPolicyParams,
-        prior: Mapping[str, Any],
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         s = _session(provider)
@@ -256,8 +256,6 @@ def _held_by_others(tags: Mapping[str, str], mine: str) -> set[str]:
 @registry.action
 class DeactivateAccessKeys(Action[AwsProvider, DeactivateKeysParams]):
     name = "aws.deactivate-access-keys"
-    provider_type = "aws"
-    params_model = DeactivateKeysParams
     target_dim = None
     permissions = (
         "sts:GetCallerIdentity",
@@ -296,7 +294,7 @@ class DeactivateAccessKeys(Action[AwsProvider, DeactivateKeysParams]):
 
     async def snapshot(
         self, provider: AwsProvider, target: str, params: DeactivateKeysParams
-    ) -> dict[str, Any]:
+    ) -> State:
         """Which keys are Active before the kill: journaled with the intent, so it is exact
         even if the daemon dies between deactivating and recording the outcome."""
         user = user_name(target)
@@ -309,7 +307,7 @@ class DeactivateAccessKeys(Action[AwsProvider, DeactivateKeysParams]):
 
     async def execute(
         self, provider: AwsProvider, target: str, params: DeactivateKeysParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         s = _session(provider)
         user = user_name(target)
         own = await _own(provider)
@@ -358,7 +356,7 @@ class DeactivateAccessKeys(Action[AwsProvider, DeactivateKeysParams]):
         provider: AwsProvider,
         target: str,
         params: DeactivateKeysParams,
-        prior: Mapping[str, Any],
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         s = _session(provider)
@@ -404,8 +402,6 @@ class RevokeSessionsParams(ActionParams):
 @registry.action
 class RevokeRoleSessions(Action[AwsProvider, RevokeSessionsParams]):
     name = "aws.revoke-role-sessions"
-    provider_type = "aws"
-    params_model = RevokeSessionsParams
     target_dim = None
     permissions = ("sts:GetCallerIdentity", "iam:PutRolePolicy", "iam:DeleteRolePolicy")
     summary = (
@@ -426,7 +422,7 @@ class RevokeRoleSessions(Action[AwsProvider, RevokeSessionsParams]):
 
     async def execute(
         self, provider: AwsProvider, target: str, params: RevokeSessionsParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         s = _session(provider)
         role = role_name(target)
         for me in await _own(provider):
@@ -453,7 +449,7 @@ class RevokeRoleSessions(Action[AwsProvider, RevokeSessionsParams]):
         provider: AwsProvider,
         target: str,
         params: RevokeSessionsParams,
-        prior: Mapping[str, Any],
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         s = _session(provider)
@@ -499,8 +495,6 @@ SCP = "SERVICE_CONTROL_POLICY"
 @registry.action
 class AttachScp(Action[AwsProvider, ScpParams]):
     name = "aws.scp"
-    provider_type = "aws"
-    params_model = ScpParams
     target_dim = None
     permissions = (
         "sts:GetCallerIdentity",
@@ -565,9 +559,7 @@ class AttachScp(Action[AwsProvider, ScpParams]):
         tags = {t["Key"]: t["Value"] for page in tpages for t in page.get("Tags", [])}
         return attached, tags
 
-    async def snapshot(
-        self, provider: AwsProvider, target: str, params: ScpParams
-    ) -> dict[str, Any]:
+    async def snapshot(self, provider: AwsProvider, target: str, params: ScpParams) -> State:
         """Was the SCP attached before, by someone other than killswitch? Journaled with the
         intent, so a replay never mistakes our own attachment for a pre-existing one."""
         attached, tags = await self._state(_session(provider), target, params.policy_id)
@@ -580,7 +572,7 @@ class AttachScp(Action[AwsProvider, ScpParams]):
 
     async def execute(
         self, provider: AwsProvider, target: str, params: ScpParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         s = _session(provider)
         await self._refuse_own(provider, s, target)
         attached, tags = await self._state(s, target, params.policy_id)
@@ -613,7 +605,7 @@ class AttachScp(Action[AwsProvider, ScpParams]):
         provider: AwsProvider,
         target: str,
         params: ScpParams,
-        prior: Mapping[str, Any],
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         s = _session(provider)

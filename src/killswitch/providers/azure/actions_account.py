@@ -12,15 +12,7 @@ keys come back in the response; they are dropped unread and never journaled.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from killswitch.plugins import (
-    Action,
-    ActionContext,
-    TargetRequest,
-    registry,
-)
+from killswitch.plugins import Action, ActionContext, Prior, State, TargetRequest, registry
 from killswitch.providers.azure.ids import AccountId
 from killswitch.providers.azure.params import AccountsParams
 from killswitch.providers.azure.permissions import DISABLE_LOCAL_AUTH, REGENERATE_KEYS
@@ -36,8 +28,6 @@ def _accounts(params: AccountsParams) -> list[str]:
 @registry.action
 class DisableLocalAuth(Action[AzureProvider, AccountsParams]):
     name = "azure.disable-local-auth"
-    provider_type = "azure"
-    params_model = AccountsParams
     target_dim = None
     permissions = DISABLE_LOCAL_AUTH
     summary = (
@@ -56,16 +46,14 @@ class DisableLocalAuth(Action[AzureProvider, AccountsParams]):
             "properties.disableLocalAuth=true; its API keys stop working, Entra ID tokens still do"
         )
 
-    async def snapshot(
-        self, provider: AzureProvider, target: str, params: AccountsParams
-    ) -> dict[str, Any]:
+    async def snapshot(self, provider: AzureProvider, target: str, params: AccountsParams) -> State:
         return {
             "disable_local_auth": await provider.arm.local_auth_disabled(AccountId.parse(target))
         }
 
     async def execute(
         self, provider: AzureProvider, target: str, params: AccountsParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         arm = provider.arm
         a = AccountId.parse(target)
         prior = await arm.local_auth_disabled(a)
@@ -78,7 +66,7 @@ class DisableLocalAuth(Action[AzureProvider, AccountsParams]):
         provider: AzureProvider,
         target: str,
         params: AccountsParams,
-        prior: Mapping[str, Any],
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         arm = provider.arm
@@ -91,8 +79,6 @@ class DisableLocalAuth(Action[AzureProvider, AccountsParams]):
 @registry.action
 class RegenerateKeys(Action[AzureProvider, AccountsParams]):
     name = "azure.regenerate-keys"
-    provider_type = "azure"
-    params_model = AccountsParams
     target_dim = None
     permissions = REGENERATE_KEYS
     summary = (
@@ -112,7 +98,7 @@ class RegenerateKeys(Action[AzureProvider, AccountsParams]):
 
     async def execute(
         self, provider: AzureProvider, target: str, params: AccountsParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         arm = provider.arm
         a = AccountId.parse(target)
         for key in KEYS:  # a replay regenerates again: the old keys stay revoked either way

@@ -14,12 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from killswitch.errors import MalformedResponse, RefusedAction
-from killswitch.plugins import (
-    Action,
-    ActionContext,
-    TargetRequest,
-    registry,
-)
+from killswitch.plugins import Action, ActionContext, Prior, State, TargetRequest, registry
 from killswitch.providers.azure.ids import DeploymentId
 from killswitch.providers.azure.params import DeploymentCapacityParams
 from killswitch.providers.azure.permissions import DEPLOYMENT_CAPACITY
@@ -37,8 +32,6 @@ def _prior(prior: Mapping[str, Any]) -> DeploymentSku:
 @registry.action
 class DeploymentCapacity(Action[AzureProvider, DeploymentCapacityParams]):
     name = "azure.deployment-capacity"
-    provider_type = "azure"
-    params_model = DeploymentCapacityParams
     target_dim = None
     permissions = DEPLOYMENT_CAPACITY
     summary = (
@@ -61,7 +54,7 @@ class DeploymentCapacity(Action[AzureProvider, DeploymentCapacityParams]):
 
     async def snapshot(
         self, provider: AzureProvider, target: str, params: DeploymentCapacityParams
-    ) -> dict[str, Any]:
+    ) -> State:
         sku = await provider.arm.deployment(DeploymentId.parse(target))
         return {"sku_name": sku.name, "capacity": sku.capacity}
 
@@ -71,7 +64,7 @@ class DeploymentCapacity(Action[AzureProvider, DeploymentCapacityParams]):
         target: str,
         params: DeploymentCapacityParams,
         ctx: ActionContext,
-    ) -> dict[str, Any]:
+    ) -> State:
         arm = provider.arm
         d = DeploymentId.parse(target)
         prior = await arm.deployment(d)
@@ -85,7 +78,7 @@ class DeploymentCapacity(Action[AzureProvider, DeploymentCapacityParams]):
         provider: AzureProvider,
         target: str,
         params: DeploymentCapacityParams,
-        prior: Mapping[str, Any],
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         arm = provider.arm

@@ -11,14 +11,13 @@ intent), so a replay after a crash never records "no account" (our own change) a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from killswitch.errors import ActionError
 from killswitch.plugins import (
     Action,
     ActionContext,
+    Prior,
     Reversibility,
+    State,
     TargetRequest,
     registry,
 )
@@ -36,8 +35,6 @@ class DetachBillingParams(ProjectsParams):
 @registry.action
 class DetachBilling(Action[GcpProvider, DetachBillingParams]):
     name = "gcp.detach-billing"
-    provider_type = "gcp"
-    params_model = DetachBillingParams
     reversibility = Reversibility.ACCESS_ONLY
     target_dim = None
     permissions = flat(DETACH_BILLING)
@@ -62,12 +59,12 @@ class DetachBilling(Action[GcpProvider, DetachBillingParams]):
 
     async def snapshot(
         self, provider: GcpProvider, target: str, params: DetachBillingParams
-    ) -> dict[str, Any]:
+    ) -> State:
         return await billing_info(provider.clients, target)
 
     async def execute(
         self, provider: GcpProvider, target: str, params: DetachBillingParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         p = provider
         await refuse_own(p.cfg, p.clients, target, "detaching its billing")
         prior = await billing_info(p.clients, target)
@@ -80,7 +77,7 @@ class DetachBilling(Action[GcpProvider, DetachBillingParams]):
         provider: GcpProvider,
         target: str,
         params: DetachBillingParams,
-        prior: Mapping[str, Any],
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         p = provider

@@ -8,15 +8,9 @@ list them explicitly, dependents first; Google refuses otherwise and the error n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from killswitch.plugins import (
-    Action,
-    ActionContext,
-    TargetRequest,
-    registry,
-)
+from killswitch.plugins import Action, ActionContext, Prior, State, TargetRequest, registry
 from killswitch.providers.gcp.guard import refuse_own
 from killswitch.providers.gcp.params import DisableServiceParams
 from killswitch.providers.gcp.permissions import DISABLE_SERVICE, flat
@@ -67,8 +61,6 @@ async def switch(p: GcpProvider, project: str, service: str, enable: bool) -> No
 @registry.action
 class DisableService(Action[GcpProvider, DisableServiceParams]):
     name = "gcp.disable-service"
-    provider_type = "gcp"
-    params_model = DisableServiceParams
     target_dim = None
     permissions = flat(DISABLE_SERVICE)
     summary = (
@@ -93,13 +85,13 @@ class DisableService(Action[GcpProvider, DisableServiceParams]):
 
     async def snapshot(
         self, provider: GcpProvider, target: str, params: DisableServiceParams
-    ) -> dict[str, Any]:
+    ) -> State:
         p = provider
         return {"services": {s: await service_state(p, target, s) for s in params.services}}
 
     async def execute(
         self, provider: GcpProvider, target: str, params: DisableServiceParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         p = provider
         await refuse_own(p.cfg, p.clients, target, "disabling its services")
         prior: dict[str, str] = {}
@@ -114,7 +106,7 @@ class DisableService(Action[GcpProvider, DisableServiceParams]):
         provider: GcpProvider,
         target: str,
         params: DisableServiceParams,
-        prior: Mapping[str, Any],
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         p = provider

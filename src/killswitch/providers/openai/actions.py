@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -28,9 +27,12 @@ from killswitch.plugins import (
     ActionContext,
     ActionParams,
     ParamsT,
+    Prior,
+    State,
     TargetRequest,
     registry,
 )
+from killswitch.providers._admin_api.shapes import obj
 from killswitch.providers.openai.client import PROJECTS_PATH
 from killswitch.providers.openai.provider import MGMT_HINT, OpenAIProvider
 from killswitch.providers.openai.shapes import (
@@ -38,7 +40,6 @@ from killswitch.providers.openai.shapes import (
     NO_PROJECT,
     RATE_LIMIT_FIELDS,
     SpendLimit,
-    obj,
     project_archived,
     rate_limit,
     spend_limit,
@@ -55,8 +56,6 @@ NoParams = ActionParams  # the actions without parameters
 
 class _OpenAIAction(Action[OpenAIProvider, ParamsT]):
     """Leaves out the placeholders for usage without a key or project: nothing to act on."""
-
-    provider_type = "openai"
 
     def targets(self, params: ParamsT, request: TargetRequest) -> list[str]:
         return [t for t in super().targets(params, request) if t not in (NO_KEY, NO_PROJECT)]
@@ -111,14 +110,12 @@ class SetSpendLimit(_OpenAIAction[NoParams]):
         "changed since is left alone"
     )
 
-    async def snapshot(
-        self, provider: OpenAIProvider, target: str, params: NoParams
-    ) -> dict[str, Any]:
+    async def snapshot(self, provider: OpenAIProvider, target: str, params: NoParams) -> State:
         return {"prior_limit": _limit_json(await _get_limit(provider, _project(target)))}
 
     async def execute(
         self, provider: OpenAIProvider, target: str, params: NoParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         project = _project(target)
         current = await _get_limit(provider, project)
         try:
@@ -142,7 +139,7 @@ class SetSpendLimit(_OpenAIAction[NoParams]):
         provider: OpenAIProvider,
         target: str,
         params: NoParams,
-        prior: Mapping[str, Any],
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         project = _project(target)
@@ -230,12 +227,12 @@ class LowerRateLimits(_OpenAIAction[RateLimitParams]):
 
     async def snapshot(
         self, provider: OpenAIProvider, target: str, params: RateLimitParams
-    ) -> dict[str, Any]:
+    ) -> State:
         return {"rate_limits": await _rate_limits(provider, _project(target))}
 
     async def execute(
         self, provider: OpenAIProvider, target: str, params: RateLimitParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         project = _project(target)
         current = await _rate_limits(provider, project)
         chosen = {
@@ -264,7 +261,7 @@ class LowerRateLimits(_OpenAIAction[RateLimitParams]):
         provider: OpenAIProvider,
         target: str,
         params: RateLimitParams,
-        prior: Mapping[str, Any],
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         project = _project(target)
@@ -322,7 +319,7 @@ class DeleteKey(_OpenAIAction[NoParams]):
 
     async def execute(
         self, provider: OpenAIProvider, target: str, params: NoParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         project, _, key = target.rpartition("/")
         if key == NO_KEY or not key:
             raise RefusedAction("usage without an API key has no key to delete")
@@ -361,7 +358,7 @@ class ArchiveProject(_OpenAIAction[NoParams]):
 
     async def execute(
         self, provider: OpenAIProvider, target: str, params: NoParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         path = f"{PROJECTS_PATH}/{_project(target)}"
         http = provider.api.http
         if project_archived(await http.json("GET", path), f"GET {path}"):

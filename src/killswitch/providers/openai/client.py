@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 
-from killswitch.errors import SourceError
 from killswitch.http import Pacer, ProviderHTTP
+from killswitch.providers._admin_api.pages import follow
 from killswitch.providers.openai.config import OpenAIConfig
-from killswitch.providers.openai.shapes import ListPage, Page, list_page, page
+from killswitch.providers.openai.shapes import Page, list_page, page
 
 MAX_PAGES = 500
 USAGE_PATH = "/organization/usage/{}"
@@ -45,33 +45,24 @@ class AdminAPI:
 
     async def report(self, path: str, params: Params) -> list[Page]:
         """Every page of a usage or costs report: follow ``next_page`` while ``has_more``."""
-        pages: list[Page] = []
-        cursor: str | None = None
-        for _ in range(MAX_PAGES):
+
+        async def one(cursor: str | None) -> tuple[Page, bool, str | None]:
             q = list(params) + ([("page", cursor)] if cursor else [])
             p = page(await self.http.json("GET", path, params=q), f"GET {path}")
-            pages.append(p)
-            if not p.has_more:
-                return pages
-            if p.next_page == cursor:
-                raise SourceError(f"GET {path}: next_page did not advance; refusing to loop")
-            cursor = p.next_page
-        raise SourceError(f"GET {path}: more than {MAX_PAGES} pages; refusing to guess the rest")
+            return p, p.has_more, p.next_page
+
+        return await follow(one, f"GET {path}", MAX_PAGES, "next_page")
 
     async def list_all(self, path: str, params: Params = ()) -> list[dict[str, Any]]:
         """Every item of an ``{object: list}`` endpoint: follow ``after=last_id``."""
-        items: list[dict[str, Any]] = []
-        after: str | None = None
-        for _ in range(MAX_PAGES):
+
+        async def one(after: str | None) -> tuple[list[dict[str, Any]], bool, str | None]:
             q = list(params) + ([("after", after)] if after else [])
-            lp: ListPage = list_page(await self.http.json("GET", path, params=q), f"GET {path}")
-            items += lp.data
-            if not lp.has_more:
-                return items
-            if lp.last_id == after:
-                raise SourceError(f"GET {path}: last_id did not advance; refusing to loop")
-            after = lp.last_id
-        raise SourceError(f"GET {path}: more than {MAX_PAGES} pages; refusing to guess the rest")
+            lp = list_page(await self.http.json("GET", path, params=q), f"GET {path}")
+            return lp.data, lp.has_more, lp.last_id
+
+        pages = await follow(one, f"GET {path}", MAX_PAGES, "last_id")
+        return [item for data in pages for item in data]
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -14,24 +14,20 @@ costs endpoint is read at most once per ``reconcile_interval`` whichever source 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 import structlog
 
 from killswitch.errors import MalformedResponse, SourceError
 from killswitch.model import Coverage, Money, ObservationKind, PollResult, SpendObservation
+from killswitch.providers._admin_api.costs import DAY, SnapshotCache, floor_day
 from killswitch.providers.openai.client import COSTS_PATH, AdminAPI, unix
 from killswitch.providers.openai.config import COSTS_PAGE_LIMIT, OpenAIConfig
 from killswitch.providers.openai.shapes import CostRow, cost_rows
 
 log = structlog.get_logger("killswitch.providers.openai")
 NAME = "openai.costs"
-DAY = timedelta(days=1)
-
-
-def floor_day(t: datetime) -> datetime:
-    return t.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +40,13 @@ class CostSnapshot:
 class CostReader:
     def __init__(self, api: AdminAPI, cfg: OpenAIConfig) -> None:
         self.api = api
-        self.cfg = cfg
-        self._cache: CostSnapshot | None = None
+        self.cache: SnapshotCache[CostSnapshot] = SnapshotCache(cfg.reconcile_interval)
 
     async def read(self, now: datetime, start: datetime) -> CostSnapshot:
         start = floor_day(start)
-        c = self._cache
-        if c is not None and c.start <= start and now - c.fetched_at < self.cfg.reconcile_interval:
-            return c
+        fresh = self.cache.fresh(now, start)
+        if fresh is not None:
+            return fresh
         params: list[tuple[str, str | int]] = [
             ("start_time", unix(start)),
             ("bucket_width", "1d"),
@@ -71,8 +66,7 @@ class CostReader:
                 log.warning("negative cost line left out", project=r.project, day=str(r.start))
                 continue
             rows.append(r)
-        self._cache = CostSnapshot(rows, start, now)
-        return self._cache
+        return self.cache.keep(CostSnapshot(rows, start, now))
 
     async def month_to_date(self, project: str, now: datetime) -> Decimal:
         """Billed USD of one project since the start of the UTC month (lags real spend)."""

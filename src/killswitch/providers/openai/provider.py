@@ -20,9 +20,10 @@ from killswitch.plugins import (
     Source,
     registry,
 )
+from killswitch.providers._admin_api.costs import floor_day
 from killswitch.providers.openai.client import COSTS_PATH, PROJECTS_PATH, USAGE_PATH, AdminAPI, unix
 from killswitch.providers.openai.config import OpenAIConfig
-from killswitch.providers.openai.costs import CostReader, CostsSource, floor_day
+from killswitch.providers.openai.costs import CostReader, CostsSource
 from killswitch.providers.openai.shapes import list_page, page
 from killswitch.providers.openai.usage import UsageSource
 

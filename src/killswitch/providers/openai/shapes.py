@@ -17,6 +17,7 @@ from typing import Any
 from killswitch.errors import MalformedResponse
 from killswitch.model import to_decimal
 from killswitch.pricing import TokenUsage
+from killswitch.providers._admin_api.shapes import count, envelope, obj, opt_count, opt_str
 
 NO_PROJECT = "no-project"  # project_id null although grouped: not a project we can act on
 NO_KEY = "no-key"  # api_key_id null (e.g. usage without an API key)
@@ -46,30 +47,6 @@ RATE_LIMIT_FIELDS = (
 )
 
 
-def obj(v: Any, where: str) -> dict[str, Any]:
-    if not isinstance(v, dict):
-        raise MalformedResponse(f"{where} is not an object")
-    return v
-
-
-def count(v: Any, where: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-        raise MalformedResponse(f"{where} is not a non-negative integer")
-    return v
-
-
-def opt_count(r: dict[str, Any], name: str, where: str) -> int:
-    """An optional token count: absent or null is 0; anything else must be an integer."""
-    v = r.get(name)
-    return 0 if v is None else count(v, f"{where}.{name}")
-
-
-def opt_str(v: Any, where: str) -> str | None:
-    if v is not None and not isinstance(v, str):
-        raise MalformedResponse(f"{where} is not a string or null")
-    return v
-
-
 def unix(v: Any, where: str) -> datetime:
     if isinstance(v, bool) or not isinstance(v, int):
         raise MalformedResponse(f"{where} is not a Unix timestamp (integer seconds)")
@@ -97,18 +74,9 @@ def page(body: Any, where: str) -> Page:
         raise MalformedResponse(f"{where}: the API answered with an error object")
     if b.get("object") != "page":
         raise MalformedResponse(f"{where}: object is not 'page'")
-    data = b.get("data")
-    if not isinstance(data, list):
-        raise MalformedResponse(f"{where}: no 'data' list")
-    has_more = b.get("has_more")
-    if not isinstance(has_more, bool):
-        raise MalformedResponse(f"{where}: 'has_more' is not a boolean")
-    if "next_page" not in b:
-        raise MalformedResponse(f"{where}: no 'next_page'")
-    nxt = opt_str(b["next_page"], f"{where}.next_page")
-    if has_more and not nxt:
-        raise MalformedResponse(f"{where}: has_more is true but next_page is empty")
-    return Page([bucket(x, f"{where}.data[{i}]") for i, x in enumerate(data)], has_more, nxt)
+    e = envelope(b, where, next_required=True)
+    buckets = [bucket(x, f"{where}.data[{i}]") for i, x in enumerate(e.data)]
+    return Page(buckets, e.has_more, e.next_page)
 
 
 def bucket(v: Any, where: str) -> Bucket:

@@ -36,11 +36,13 @@ import structlog
 from killswitch.errors import MalformedResponse, SourceError
 from killswitch.model import Coverage, Money, ObservationKind, PollResult, SpendObservation
 from killswitch.plugins import ProviderContext
+from killswitch.providers._admin_api.costs import DAY, floor_day
+from killswitch.providers._admin_api.reconcile import estimates_by_day, reconcile
 from killswitch.providers.openai.client import USAGE_PATH, AdminAPI, unix
 from killswitch.providers.openai.config import USAGE_PAGE_LIMITS, OpenAIConfig
-from killswitch.providers.openai.costs import DAY, CostReader, floor_day
+from killswitch.providers.openai.costs import CostReader
 from killswitch.providers.openai.pricing import price_row
-from killswitch.providers.openai.reconcile import Day, Estimate, billed_by_day, reconcile
+from killswitch.providers.openai.reconcile import SUBJECT, billed
 from killswitch.providers.openai.shapes import NO_KEY, NO_PROJECT, Page, UsageRow, usage_rows
 
 log = structlog.get_logger("killswitch.providers.openai")
@@ -215,15 +217,9 @@ class UsageSource:
             if d >= self._first and d + DAY + cfg.reconcile_settle <= now:
                 days.append(d.date().isoformat())
             d += DAY
-        estimates: dict[Day, Estimate] = {}
-        for project, day, amount, complete in self._est.values():
-            e = estimates.get((project, day), Estimate(Decimal(0), True))
-            estimates[(project, day)] = Estimate(e.amount + amount, e.complete and complete)
+        estimates = estimates_by_day(self._est.values())
+        ctx = self.context
         drift = reconcile(
-            estimates,
-            billed_by_day(snap.rows),
-            days,
-            self.context.drift_alert_usd,
-            self.context.drift_alert_ratio,
+            SUBJECT, estimates, billed(snap.rows), days, ctx.drift_alert_usd, ctx.drift_alert_ratio
         )
         return replace(result, gauges=drift.gauges, events=tuple(drift.events))

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from killswitch.errors import MalformedResponse
 from killswitch.http import HTTPStatusError
-from killswitch.plugins import Action, ActionContext, ActionParams, registry
+from killswitch.plugins import Action, ActionContext, ActionParams, Prior, State, registry
 from killswitch.providers.openrouter.provider import OpenRouterProvider
 
 Params = ActionParams  # neither action takes parameters
@@ -16,14 +13,11 @@ Params = ActionParams  # neither action takes parameters
 @registry.action
 class DisableKey(Action[OpenRouterProvider, Params]):
     name = "openrouter.disable-key"
-    provider_type = "openrouter"
     permissions = ("management key",)
     summary = "PATCH /keys/{hash} disabled=true: the key stops working at once"
     undo_summary = "PATCH /keys/{hash} disabled=<prior value> (false unless it was already off)"
 
-    async def snapshot(
-        self, provider: OpenRouterProvider, target: str, params: Params
-    ) -> dict[str, Any]:
+    async def snapshot(self, provider: OpenRouterProvider, target: str, params: Params) -> State:
         body = await provider.http.json("GET", f"/keys/{target}")
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict) or not isinstance(data.get("disabled"), bool):
@@ -32,7 +26,7 @@ class DisableKey(Action[OpenRouterProvider, Params]):
 
     async def execute(
         self, provider: OpenRouterProvider, target: str, params: Params, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         # PATCH unconditionally: idempotent, and a replay after a crash must not skip it.
         await provider.http.request("PATCH", f"/keys/{target}", json={"disabled": True})
         return {}
@@ -42,7 +36,7 @@ class DisableKey(Action[OpenRouterProvider, Params]):
         provider: OpenRouterProvider,
         target: str,
         params: Params,
-        prior: Mapping[str, Any],
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         await provider.http.request(
@@ -53,13 +47,12 @@ class DisableKey(Action[OpenRouterProvider, Params]):
 @registry.action
 class DeleteKey(Action[OpenRouterProvider, Params]):
     name = "openrouter.delete-key"
-    provider_type = "openrouter"
     permissions = ("management key",)
     summary = "DELETE /keys/{hash}: irreversible; needs allow_irreversible"
 
     async def execute(
         self, provider: OpenRouterProvider, target: str, params: Params, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         try:
             await provider.http.request("DELETE", f"/keys/{target}")
         except HTTPStatusError as exc:

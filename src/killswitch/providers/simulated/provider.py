@@ -25,10 +25,12 @@ from killswitch.plugins import (
     ActionContext,
     ActionParams,
     Capabilities,
+    Prior,
     Provider,
     ProviderConfig,
     ProviderContext,
     Source,
+    State,
     registry,
 )
 
@@ -180,14 +182,12 @@ class FailParams(ActionParams):
 @registry.action
 class SimulatedDisable(Action[SimulatedProvider, FailParams]):
     name = "simulated.disable"
-    provider_type = "simulated"
-    params_model = FailParams
     summary = "freeze a simulated target's spend ramp"
     undo_summary = "simulated.disable undo: resume the ramp"
 
     async def execute(
         self, provider: SimulatedProvider, target: str, params: FailParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         if params.fail:
             raise ActionError("simulated action failure (fail: true)")
         prior = provider.world.set_disabled(target, True, ctx.now, "disable")
@@ -198,7 +198,7 @@ class SimulatedDisable(Action[SimulatedProvider, FailParams]):
         provider: SimulatedProvider,
         target: str,
         params: FailParams,
-        prior: Mapping[str, Any],
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         provider.world.set_disabled(target, bool(prior.get("disabled", False)), ctx.now, "enable")
@@ -207,11 +207,10 @@ class SimulatedDisable(Action[SimulatedProvider, FailParams]):
 @registry.action
 class SimulatedDelete(Action[SimulatedProvider, ActionParams]):
     name = "simulated.delete"
-    provider_type = "simulated"
     summary = "permanently remove a simulated target (irreversible; for testing the opt-in)"
 
     async def execute(
         self, provider: SimulatedProvider, target: str, params: ActionParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         provider.world.set_disabled(target, True, ctx.now, "delete")
         return {}

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
 from pydantic import AnyHttpUrl, Field, SecretStr
 
 from killswitch.http import ProviderHTTP
-from killswitch.plugins import GENERIC, Action, ActionContext, ActionParams, Provider, registry
+from killswitch.plugins import (
+    GENERIC,
+    Action,
+    ActionContext,
+    ActionParams,
+    Prior,
+    Provider,
+    State,
+    registry,
+)
 from killswitch.signing import signed_headers
 
 
@@ -66,7 +74,7 @@ class WebhookAction(Action[Provider[Any], WebhookParams]):
 
     async def execute(
         self, provider: Provider[Any], target: str, params: WebhookParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         status = await self._post("kill", provider, target, params, ctx)
         return {"status": status}
 
@@ -75,7 +83,7 @@ class WebhookAction(Action[Provider[Any], WebhookParams]):
         provider: Provider[Any],
         target: str,
         params: WebhookParams,
-        prior: Mapping[str, Any],
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         await self._post("restore", provider, target, params, ctx)

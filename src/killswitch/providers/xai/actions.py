@@ -19,6 +19,8 @@ from killswitch.plugins import (
     Action,
     ActionContext,
     ActionParams,
+    Prior,
+    State,
     TargetRequest,
     registry,
 )
@@ -118,8 +120,6 @@ def _prior(prior: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 @registry.action
 class DisableKey(Action[XaiProvider, KeySelection]):
     name = "xai.disable-key"
-    provider_type = "xai"
-    params_model = KeySelection
     permissions = (MANAGEMENT_KEY,)
     summary = "PUT /auth/api-keys/{id} disabled=true (a key, or every key of the team)"
     undo_summary = "PUT disabled back to each key's prior value"
@@ -127,15 +127,13 @@ class DisableKey(Action[XaiProvider, KeySelection]):
     def targets(self, params: KeySelection, request: TargetRequest) -> list[str]:
         return select_targets(params, request)
 
-    async def snapshot(
-        self, provider: XaiProvider, target: str, params: KeySelection
-    ) -> dict[str, Any]:
+    async def snapshot(self, provider: XaiProvider, target: str, params: KeySelection) -> State:
         keys = await resolve(provider, target, params)
         return {"keys": {k.id: {"disabled": k.disabled} for k in keys}}
 
     async def execute(
         self, provider: XaiProvider, target: str, params: KeySelection, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         keys = await resolve(provider, target, params)
         await apply(provider, {k.id: {"disabled": True} for k in keys}, "disable")
         return {"changed": {k.id: {"disabled": k.disabled} for k in keys if not k.disabled}}
@@ -145,7 +143,7 @@ class DisableKey(Action[XaiProvider, KeySelection]):
         provider: XaiProvider,
         target: str,
         params: KeySelection,
-        prior: Mapping[str, Any],
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         await apply(provider, _prior(prior), "restore disabled")
@@ -154,8 +152,6 @@ class DisableKey(Action[XaiProvider, KeySelection]):
 @registry.action
 class RateLimit(Action[XaiProvider, RateLimitParams]):
     name = "xai.rate-limit"
-    provider_type = "xai"
-    params_model = RateLimitParams
     permissions = (MANAGEMENT_KEY,)
     summary = "PUT /auth/api-keys/{id} qps/qpm/tpm down to a floor (default 1 each)"
     undo_summary = "PUT each key's prior qps/qpm/tpm back (unset stays unset)"
@@ -170,15 +166,13 @@ class RateLimit(Action[XaiProvider, RateLimitParams]):
     def _limits(k: ApiKey) -> dict[str, int | None]:
         return {"qps": k.qps, "qpm": k.qpm, "tpm": k.tpm}
 
-    async def snapshot(
-        self, provider: XaiProvider, target: str, params: RateLimitParams
-    ) -> dict[str, Any]:
+    async def snapshot(self, provider: XaiProvider, target: str, params: RateLimitParams) -> State:
         keys = await resolve(provider, target, params)
         return {"keys": {k.id: self._limits(k) for k in keys}}
 
     async def execute(
         self, provider: XaiProvider, target: str, params: RateLimitParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+    ) -> State:
         keys = await resolve(provider, target, params)
         floor = {"qps": params.qps, "qpm": params.qpm, "tpm": params.tpm}
         # Never raise a limit that is already lower than the floor.
@@ -196,7 +190,7 @@ class RateLimit(Action[XaiProvider, RateLimitParams]):
         provider: XaiProvider,
         target: str,
         params: RateLimitParams,
-        prior: Mapping[str, Any],
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         await apply(provider, _prior(prior), "restore rate limits")

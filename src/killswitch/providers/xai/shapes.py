@@ -18,14 +18,9 @@ from typing import Any
 
 from killswitch.errors import MalformedResponse
 from killswitch.model import to_decimal
+from killswitch.providers._admin_api.shapes import obj
 
 KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-
-
-def _obj(v: Any, where: str) -> dict[str, Any]:
-    if not isinstance(v, dict):
-        raise MalformedResponse(f"{where} is not an object")
-    return v
 
 
 def cents_string(v: Any, where: str) -> Decimal:
@@ -41,7 +36,7 @@ def cents_string(v: Any, where: str) -> Decimal:
 
 def _val(v: Any, where: str) -> Decimal:
     """A ``{"val": "<cents>"}`` amount object [3P: prepaid balance and invoice totals]."""
-    return cents_string(_obj(v, where).get("val"), f"{where}.val")
+    return cents_string(obj(v, where).get("val"), f"{where}.val")
 
 
 # ---- GET /v1/billing/teams/{team_id}/postpaid/invoice/preview -------------------------------
@@ -70,9 +65,9 @@ def invoice_preview(body: Any, where: str) -> InvoicePreview:
     ``amountAfterVat``, ``prepaidCreditsUsed`` and ``totalWithCorr`` are the steps after it).
     [3P] ``coreInvoice.totalWithCorr`` is ``{"val": "<cents>"}``, the amount due; optional.
     """
-    b = _obj(body, where)
-    core = _obj(b.get("coreInvoice"), f"{where}.coreInvoice")
-    cycle = _obj(b.get("billingCycle"), f"{where}.billingCycle")
+    b = obj(body, where)
+    core = obj(b.get("coreInvoice"), f"{where}.coreInvoice")
+    cycle = obj(b.get("billingCycle"), f"{where}.billingCycle")
     year, month = cycle.get("year"), cycle.get("month")
     if (
         isinstance(year, bool)
@@ -139,7 +134,7 @@ def _opt_int(v: Any, where: str, *, string: bool = False) -> int | None:
 
 
 def api_key(item: Any, where: str) -> ApiKey:
-    k = _obj(item, where)
+    k = obj(item, where)
     kid = k.get("apiKeyId")
     if not isinstance(kid, str) or not KEY_ID.match(kid):
         raise MalformedResponse(f"{where}.apiKeyId is missing or not an id")
@@ -158,7 +153,7 @@ def api_key(item: Any, where: str) -> ApiKey:
 
 
 def key_page(body: Any, where: str) -> tuple[list[ApiKey], str | None]:
-    b = _obj(body, where)
+    b = obj(body, where)
     items = b.get(LIST_FIELD)
     if not isinstance(items, list):
         raise MalformedResponse(f"{where}: no '{LIST_FIELD}' list")

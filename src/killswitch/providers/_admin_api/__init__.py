@@ -1,0 +1,10 @@
+"""What the LLM admin-API providers (OpenAI, Anthropic, and the xAI/Azure shape checks) share.
+
+Not a provider: the registry skips ``_``-prefixed packages, and the import-linter contract lets
+every provider import this kit (and nothing of each other). One place for:
+
+* :mod:`.shapes`: the small response validators (object, count, optional string, page envelope);
+* :mod:`.pages`: cursor pagination that refuses to loop or to guess past its page limit;
+* :mod:`.costs`: the billed-cost snapshot cache and ``floor_day``;
+* :mod:`.reconcile`: estimate-vs-billed drift and the one rule for when it alerts.
+"""

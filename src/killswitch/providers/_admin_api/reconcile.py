@@ -1,0 +1,127 @@
+"""Estimated (usage x price) against billed cost, per scope (project, workspace) and UTC day.
+
+Budgets on a usage source act on an estimate; the cost endpoint is what the vendor bills, late
+and per day. Their difference says how far the estimate can be trusted, so it is exported as the
+gauge ``estimate_drift_usd{<scope>, day}`` = estimated - billed (negative: we under-estimate, the
+dangerous direction), with ``reconciled_estimate_usd`` and ``reconciled_billed_usd`` beside it.
+Which days are compared (complete, settled, fully read) is each provider's call; this module
+compares the days it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from killswitch.model import SourceEvent
+
+Day = tuple[str, str]  # (scope id, YYYY-MM-DD)
+Gauges = dict[str, dict[tuple[tuple[str, str], ...], Decimal]]
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    amount: Decimal
+    complete: bool  # False: some usage could not be priced, so drift would be false
+
+
+@dataclass(slots=True)
+class Drift:
+    gauges: Gauges = field(default_factory=dict)
+    events: list[SourceEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Who the drift is about: ``Subject("project", "OpenAI project", "openai.usage")``."""
+
+    dim: str  # gauge label and event detail key
+    title: str  # how the alert names one scope
+    source: str  # the usage source whose budgets see the estimate
+
+
+def should_alert(drift: Decimal, billed: Decimal, alert_usd: Decimal, ratio: Decimal) -> bool:
+    """Alert when the gap is over BOTH the absolute and the relative bound.
+
+    ``|drift| > alert_usd`` keeps small days quiet (a $0.40 gap on a $0.50 day is noise);
+    ``|drift| > ratio x |billed|`` keeps big days quiet while the gap is pricing rounding (a $3
+    gap on a $900 day). One copy of this rule used to add ``billed == 0 or`` to the relative
+    bound: that changes nothing, because with nothing billed the relative bound is ``|drift| >
+    0``, which the absolute bound (never negative) already implies; so an unbilled day with
+    usage alerts exactly when its gap passes ``alert_usd``. The bound is taken against
+    ``|billed|`` so a credit day (negative billed) is not compared with a negative threshold
+    that every gap would pass.
+    """
+    gap = abs(drift)
+    return gap > alert_usd and gap > ratio * abs(billed)
+
+
+def estimates_by_day(parts: Iterable[tuple[str, str, Decimal, bool]]) -> dict[Day, Estimate]:
+    """Sum (scope, day, amount, complete) parts; a day is complete only if every part is."""
+    out: dict[Day, Estimate] = {}
+    for scope, day, amount, complete in parts:
+        e = out.get((scope, day), Estimate(Decimal(0), True))
+        out[(scope, day)] = Estimate(e.amount + amount, e.complete and complete)
+    return out
+
+
+def billed_by_day(rows: Iterable[tuple[str, datetime, str, Decimal]]) -> dict[Day, Decimal]:
+    """Sum (scope, bucket start, currency, amount) cost rows per scope and day, USD only."""
+    out: dict[Day, Decimal] = {}
+    for scope, start, currency, amount in rows:
+        if currency != "USD":
+            continue
+        k = (scope, start.date().isoformat())
+        out[k] = out.get(k, Decimal(0)) + amount
+    return out
+
+
+def reconcile(
+    subject: Subject,
+    estimates: Mapping[Day, Estimate],
+    billed: Mapping[Day, Decimal],
+    days: Iterable[str],
+    alert_usd: Decimal,
+    alert_ratio: Decimal,
+) -> Drift:
+    """Drift for every scope seen on either side, on each of ``days``; one event per scope+day."""
+    out = Drift()
+    wanted = set(days)
+    for scope, day in sorted({k for k in (*estimates, *billed) if k[1] in wanted}):
+        est = estimates.get((scope, day), Estimate(Decimal(0), True))
+        if not est.complete:
+            continue  # an estimate missing unpriced usage would report false drift
+        bill = billed.get((scope, day), Decimal(0))
+        drift = est.amount - bill
+        labels = ((subject.dim, scope), ("day", day))
+        out.gauges.setdefault("estimate_drift_usd", {})[labels] = drift
+        out.gauges.setdefault("reconciled_estimate_usd", {})[labels] = est.amount
+        out.gauges.setdefault("reconciled_billed_usd", {})[labels] = bill
+        if should_alert(drift, bill, alert_usd, alert_ratio):
+            out.events.append(_event(subject, scope, day, est.amount, bill, drift))
+    return out
+
+
+def _event(
+    subject: Subject, scope: str, day: str, est: Decimal, bill: Decimal, drift: Decimal
+) -> SourceEvent:
+    side = "under" if drift < 0 else "over"
+    return SourceEvent(
+        "estimate_drift",
+        f"drift:{scope}:{day}",
+        f"{subject.title} {scope} on {day}: usage x price is ${est:.2f}, billed ${bill:.2f} "
+        f"({side}-estimate by ${abs(drift):.2f}); budgets on {subject.source} see the estimate",
+        {
+            subject.dim: scope,
+            "day": day,
+            "estimated_usd": _s(est),
+            "billed_usd": _s(bill),
+            "drift_usd": _s(drift),
+        },
+    )
+
+
+def _s(x: Decimal) -> str:
+    return format(x.normalize(), "f")
