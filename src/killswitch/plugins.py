@@ -139,6 +139,7 @@ class Provider(ABC, Generic[ConfigT]):
             )
         self.name = name
         self.config: ConfigT = config
+        self.cfg: ConfigT = config  # the shorter name provider code reads it by
         self.context = context
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -149,11 +150,6 @@ class Provider(ABC, Generic[ConfigT]):
                 f"{cls.__name__}: config_model {cls.config_model.__name__} is not the "
                 f"{config_arg.__name__} it is parametrised with"
             )
-
-    @property
-    def cfg(self) -> ConfigT:
-        """Short for ``config``, the name provider code reads it by."""
-        return self.config
 
     @abstractmethod
     def sources(self) -> Mapping[str, Source]:
