@@ -14,7 +14,7 @@ import signal
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 from typing import Any
 
@@ -26,15 +26,18 @@ from killswitch import __version__
 from killswitch.config import Config
 from killswitch.engine import Engine
 from killswitch.errors import StartupError
+from killswitch.leadership import LEASE_NAME, Leadership
 from killswitch.metrics import Metrics
 from killswitch.notifiers import build_notifiers
 from killswitch.plugins import Provider, ProviderContext, registry
 from killswitch.pricing import PriceBook
 from killswitch.server import Health, serve
 from killswitch.state import Store
+from killswitch.state.lease import Grant, Holder, LeaseLost
+from killswitch.state.store import DbTimeouts, DuplicateKill
 
 log = structlog.get_logger("killswitch.daemon")
-LEASE_NAME = "killswitch-leader"
+__all__ = ["LEASE_NAME", "Daemon", "Runtime", "build"]
 STOP_GRACE = 8.0
 
 
@@ -74,6 +77,7 @@ class Runtime:
                 await p.aclose()
             except Exception:  # closing must not mask the reason we are stopping
                 log.exception("provider close failed", provider=p.name)
+        self.engine.close()
         self.store.close()
 
 
@@ -86,8 +90,13 @@ def build(
     hooks: Sequence[object] = (),
 ) -> Runtime:
     registry.load()
+    identity = identity or config.base.ha.identity or default_identity()
     store = Store(
-        config.base.state, migrate=config.base.state_migrate, config_path=config.source_path
+        config.base.state,
+        migrate=config.base.state_migrate,
+        config_path=config.source_path,
+        timeouts=DbTimeouts.for_lease(config.base.ha.lease_seconds),
+        application_name=f"killswitch:{identity}",
     )
     prices = PriceBook(config.base.prices)
     ctx = ProviderContext(
@@ -109,18 +118,31 @@ def build(
         notifiers,
         metrics,
         clock=clock,
-        identity=identity or default_identity(),
+        identity=identity,
     )
     return Runtime(config, store, providers, engine, metrics)
 
 
 class Daemon:
+    """Scheduling, signals and the lease. Only the lease holder polls and acts, HA or not: one
+    instance per state, always (a second one exits, or stands by with ``ha.enabled``)."""
+
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
-        self.health = Health(runtime.metrics, runtime.store.ping)
+        c = runtime.config.base
+        self.lease = Leadership(
+            c.state, runtime.engine.identity, c.ha.lease_seconds, on_change=self._lease_event
+        )
+        runtime.store.fence = self.lease  # every intent is journaled under a verified lease
+        self.health = Health(runtime.metrics, runtime.store.ping, lease=self.lease)
         self.stop_event = asyncio.Event()
-        self.leader = not runtime.config.base.ha.enabled
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
+
+    @property
+    def leader(self) -> bool:
+        """Whether this replica may act right now (the lease, with its safety margin)."""
+        return self.lease.can_act()
 
     def banner(self) -> None:
         c = self.rt.config.base
@@ -155,6 +177,10 @@ class Daemon:
             self._inflight.add(task)
         try:
             await coro
+        except LeaseLost as exc:  # fenced, as designed: the holder finishes what was journaled
+            log.warning("lease lost mid-cycle; not acting", job=what, reason=str(exc))
+        except DuplicateKill as exc:  # the database refused a second kill: nothing was done
+            log.warning("kill already open; not repeated", job=what, reason=str(exc))
         except Exception:
             self.rt.metrics.cycle_errors.inc()
             log.exception("cycle failed; the loop continues", job=what)
@@ -174,26 +200,33 @@ class Daemon:
             return
         await self._guarded("outbox", self.rt.engine.drain_outbox())
 
-    async def lease_cycle(self) -> None:
-        ha = self.rt.config.base.ha
-        now = self.rt.engine.clock()
-        was = self.leader
-        try:
-            self.leader = self.rt.store.acquire_lease(
-                LEASE_NAME, self.rt.engine.identity, now, timedelta(seconds=ha.lease_seconds)
+    # ---- the lease ----------------------------------------------------------------------
+    def _lease_event(self, active: bool) -> None:
+        """From the keeper thread: hand the change to the event loop."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._lease_changed, active)
+
+    def _lease_changed(self, active: bool) -> None:
+        self._publish_role()
+        if self.stop_event.is_set():
+            return
+        if active:
+            log.warning(
+                "acquired leader lease: this replica acts now",
+                epoch=self.lease.epoch,
+                identity=self.lease.identity,
             )
-        except Exception:
-            self.leader = False
-            log.exception("lease check failed; standing by")
+            asyncio.get_running_loop().create_task(self._take_over())
+        else:
+            log.warning(
+                "lost leader lease: standing by",
+                holder=self.lease.holder.describe() if self.lease.holder else None,
+                error=self.lease.error,
+            )
+
+    def _publish_role(self) -> None:
         self.health.role = "active" if self.leader else "standby"
         self.rt.metrics.leader.labels(self.rt.engine.identity).set(1 if self.leader else 0)
-        if self.leader and not was:
-            log.warning("acquired leader lease: this replica acts now")
-            await self._guarded("resume", self.rt.engine.resume(now))
-            for name in self.rt.providers:
-                asyncio.get_running_loop().create_task(self.provider_cycle(name))
-        elif was and not self.leader:
-            log.warning("lost leader lease: standing by")
         if not self.leader:
             self.health.started = True
 
@@ -206,61 +239,67 @@ class Daemon:
         except OSError as exc:
             raise StartupError(listen_error(listen, exc)) from None
 
+    async def _take_over(self) -> None:
+        """Newly the holder: finish what a previous holder journaled, then poll at once."""
+        await self._guarded("resume", self._resume())
+        for name in self.rt.providers:
+            asyncio.get_running_loop().create_task(self.provider_cycle(name))
+
+    async def _resume(self) -> None:
+        replayed = await self.rt.engine.resume(self.rt.engine.clock())
+        if replayed:
+            log.warning("replayed unfinished journal entries", count=replayed)
+
+    async def _first_lease(self, *, once: bool) -> None:
+        """Take the lease before anything else; a second instance without HA exits here."""
+        ha = self.rt.config.base.ha
+        try:
+            got: Grant | Holder = await asyncio.to_thread(self.lease.attempt)
+        except Exception as exc:
+            if not ha.enabled or once:
+                raise StartupError(
+                    f"cannot take the lease on state {self.rt.store.redacted_url()}: "
+                    f"{self.lease.error or type(exc).__name__}; check that the database is "
+                    "reachable and writable"
+                ) from None
+            log.error("lease check failed; standing by", error=self.lease.error)
+            return
+        if isinstance(got, Holder):
+            if not ha.enabled or once:
+                raise StartupError(
+                    f"state {self.rt.store.redacted_url()} is in use by another killswitch "
+                    f"({got.describe()}); stop that one first, or set `ha: {{enabled: true}}` "
+                    "on both to run this one as a standby"
+                )
+            log.warning("another replica holds the lease: standing by", holder=got.describe())
+        else:
+            log.info("lease taken", epoch=got.epoch, identity=self.lease.identity)
+
     async def run(self, *, once: bool = False) -> int:
         rt = self.rt
+        self._loop = asyncio.get_running_loop()
         server = None if once else self.listen()  # before the banner: a failure is the first line
         self.banner()
-        # Budgets removed from the config leave status (the journal stays, as history).
-        rt.store.forget_budgets(b.name for b in rt.config.budgets)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop_event.set)
         try:
-            if rt.config.base.ha.enabled:
-                await self.lease_cycle()
-            elif self.leader:
-                replayed = await rt.engine.resume(rt.engine.clock())
-                if replayed:
-                    log.warning("replayed unfinished journal entries", count=replayed)
+            await self._first_lease(once=once)
+        except StartupError:
+            self.lease.stop(release=False)
+            if server is not None:
+                server.shutdown()
+            await rt.aclose()
+            raise
+        self.lease.start()
+        self._publish_role()
+        try:
+            # Budgets removed from the config leave status (the journal stays, as history).
+            await asyncio.to_thread(rt.store.forget_budgets, [b.name for b in rt.config.budgets])
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._loop.add_signal_handler(sig, self.stop_event.set)
+            if self.leader:
+                await self._resume()
             if once:
-                ok = True
-                for name in rt.providers:
-                    report = await rt.engine.cycle(name)
-                    ok &= report.ok
-                await rt.engine.drain_outbox()
-                return 0 if ok else 1
-            sched = AsyncIOScheduler(timezone=UTC)
-            now = datetime.now(UTC)
-            for name, p in rt.providers.items():
-                sched.add_job(
-                    self.provider_cycle,
-                    "interval",
-                    args=[name],
-                    seconds=p.config.poll_interval.total_seconds(),
-                    next_run_time=now,
-                    max_instances=1,
-                    coalesce=True,
-                    id=f"cycle:{name}",
-                    misfire_grace_time=None,
-                )
-            sched.add_job(
-                self.outbox_cycle,
-                "interval",
-                seconds=rt.config.base.outbox_interval,
-                next_run_time=now,
-                max_instances=1,
-                coalesce=True,
-                id="outbox",
-            )
-            if rt.config.base.ha.enabled:
-                sched.add_job(
-                    self.lease_cycle,
-                    "interval",
-                    seconds=max(1.0, rt.config.base.ha.lease_seconds / 3),
-                    max_instances=1,
-                    coalesce=True,
-                    id="lease",
-                )
+                return await self._once()
+            sched = self._schedule()
             sched.start()
             await self.stop_event.wait()
             log.info("stopping: no new cycles; waiting for in-flight work", grace_s=STOP_GRACE)
@@ -270,11 +309,45 @@ class Daemon:
                 _, late = await asyncio.wait(pending, timeout=STOP_GRACE)
                 for t in late:
                     t.cancel()
-            if rt.config.base.ha.enabled and self.leader:
-                rt.store.release_lease(LEASE_NAME, rt.engine.identity)
             return 0
         finally:
+            self.lease.stop(release=True)
             if server is not None:
                 server.shutdown()
             await rt.aclose()
             log.info("stopped")
+
+    async def _once(self) -> int:
+        ok = True
+        for name in self.rt.providers:
+            report = await self.rt.engine.cycle(name)
+            ok &= report.ok
+        await self.rt.engine.drain_outbox()
+        return 0 if ok else 1
+
+    def _schedule(self) -> AsyncIOScheduler:
+        rt = self.rt
+        sched = AsyncIOScheduler(timezone=UTC)
+        now = datetime.now(UTC)
+        for name, p in rt.providers.items():
+            sched.add_job(
+                self.provider_cycle,
+                "interval",
+                args=[name],
+                seconds=p.config.poll_interval.total_seconds(),
+                next_run_time=now,
+                max_instances=1,
+                coalesce=True,
+                id=f"cycle:{name}",
+                misfire_grace_time=None,
+            )
+        sched.add_job(
+            self.outbox_cycle,
+            "interval",
+            seconds=rt.config.base.outbox_interval,
+            next_run_time=now,
+            max_instances=1,
+            coalesce=True,
+            id="outbox",
+        )
+        return sched

@@ -7,10 +7,13 @@ core (``killswitch.core.evaluate``) and the provider specifics in plugins.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import ParamSpec, TypeVar
 
 import structlog
 
@@ -40,6 +43,9 @@ from killswitch.state import Store
 from killswitch.state.retention import Retention
 
 log = structlog.get_logger("killswitch.engine")
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 POLL_TIMEOUT = 300.0
 OUTBOX_MAX_BACKOFF = 300.0
@@ -121,6 +127,10 @@ class Engine:
             max_actions_per_cycle=config.base.max_actions_per_cycle,
         )
         self._locks = {name: asyncio.Lock() for name in providers}
+        # Database work runs here, never on the event loop: a slow or locked database delays
+        # this replica's cycles, not its lease keeper, health endpoints or other coroutines.
+        # One worker, so the in-memory ledger and snapshot are only ever touched by one thread.
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="killswitch-db")
         self._warm: set[str] = set()
         self._logged: set[str] = set()
         # coverage of polls recorded with persist=False (plan): the store never saw it
@@ -141,6 +151,14 @@ class Engine:
     # ---- helpers -------------------------------------------------------------------------
     def budgets_of(self, provider: str) -> list[BudgetConfig]:
         return [b for b in self.config.budgets if b.provider == provider]
+
+    async def offload(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run blocking store work (and what goes with it) off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self._db.shutdown(wait=False, cancel_futures=True)
 
     def source_of(self, b: BudgetConfig) -> str:
         return b.source or self.providers[b.provider].default_source
@@ -195,7 +213,7 @@ class Engine:
         for name in self.wanted_sources(provider_name):
             since = self._since(name, now)
             if name not in self._warm:  # first poll since start: reload the window from state
-                self.ledger.add(self.store.load_observations(name, since))
+                self.ledger.add(await self.offload(self.store.load_observations, name, since))
                 self._warm.add(name)
             t0 = time.perf_counter()
             out[name] = await self._poll_one(provider_name, sources[name], now, since, deadline)
@@ -398,11 +416,11 @@ class Engine:
             now = self.clock()
             report = CycleReport(provider_name)
             report.polls = await self.poll(provider_name, now)
-            self.record(provider_name, report.polls, now)
-            report.evaluations = self.evaluate(provider_name, now)
+            await self.offload(self.record, provider_name, report.polls, now)
+            report.evaluations = await self.offload(self.evaluate, provider_name, now)
             if act:
                 await self.act(report.evaluations, now)
-            self.publish(report.evaluations, now)
+            await self.offload(self.publish, report.evaluations, now)
             return report
 
     async def preview(self, provider_name: str, *, deadline: float | None = None) -> CycleReport:
@@ -420,10 +438,16 @@ class Engine:
         now = self.clock()
         sent = 0
         by_name = {n.name: n for n in self.notifiers}
-        for item in self.store.outbox_due(now):
+        for item in await self.offload(self.store.outbox_due, now):
             n = by_name.get(item.notifier)
             if n is None:
-                self.store.outbox_retry(item.id, now, "notifier no longer configured", dead=True)
+                await self.offload(
+                    self.store.outbox_retry,
+                    item.id,
+                    now,
+                    "notifier no longer configured",
+                    dead=True,
+                )
                 continue
             try:
                 await n.send(Event.from_json(item.event))
@@ -435,7 +459,9 @@ class Engine:
                     bool(created)
                     and now - datetime.fromisoformat(str(created)) > OUTBOX_GIVE_UP_AFTER
                 )
-                self.store.outbox_retry(item.id, now + timedelta(seconds=delay), err, dead=dead)
+                await self.offload(
+                    self.store.outbox_retry, item.id, now + timedelta(seconds=delay), err, dead=dead
+                )
                 self.metrics.notifications.labels(n.name, "failure").inc()
                 log.warning(
                     "notification failed; will retry",
@@ -444,8 +470,9 @@ class Engine:
                     error=err,
                 )
                 continue
-            self.store.outbox_done(item.id, now)
+            await self.offload(self.store.outbox_done, item.id, now)
             self.metrics.notifications.labels(n.name, "success").inc()
             sent += 1
-        self.metrics.outbox_pending.set(self.store.outbox_counts().get("pending", 0))
+        counts = await self.offload(self.store.outbox_counts)
+        self.metrics.outbox_pending.set(counts.get("pending", 0))
         return sent

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -20,10 +20,21 @@ from killswitch.metrics import Metrics
 HEARTBEAT_MAX_AGE = 60.0
 
 
+class LeaseView(Protocol):
+    error: str | None
+
+    def can_act(self) -> bool: ...
+
+    def healthy(self) -> bool: ...
+
+
 class Health:
-    def __init__(self, metrics: Metrics, store_ok: Callable[[], bool]) -> None:
+    def __init__(
+        self, metrics: Metrics, store_ok: Callable[[], bool], *, lease: LeaseView | None = None
+    ) -> None:
         self.metrics = metrics
         self.store_ok = store_ok
+        self.lease = lease
         self.heartbeat = time.monotonic()
         self.started = False
         self.role = "active"
@@ -39,13 +50,19 @@ class Health:
         # The published exposition, not the engine's working snapshot: no race with a cycle.
         stale = [f"{p}/{s}" for p, s, is_stale, _ in self.metrics.exposition.sources if is_stale]
         store = self.store_ok()
-        ok = store and self.started and not stale
-        return ok, {
+        # A replica that cannot renew its lease (a stuck database) is not ready, active or not.
+        lease_ok = self.lease is None or self.lease.healthy()
+        ok = store and lease_ok and self.started and not stale
+        info: dict[str, Any] = {
             "state_store": "ok" if store else "unreachable",
             "stale_sources": stale,
             "started": self.started,
             "role": self.role,
         }
+        if self.lease is not None:
+            info["role"] = "active" if self.lease.can_act() else "standby"
+            info["lease"] = "ok" if lease_ok else f"renewal failing: {self.lease.error}"
+        return ok, info
 
 
 def serve(host: str, port: int, metrics: Metrics, health: Health) -> ThreadingHTTPServer:

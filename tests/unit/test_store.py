@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from killswitch.model import Coverage, Money, ObservationKind, SpendObservation, TargetState
 from killswitch.state import Store
+from killswitch.state.lease import Claimant, Grant, Holder
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
@@ -104,11 +106,16 @@ def test_coverage_spans_merge(store_url: str) -> None:
 
 
 def test_lease_exactly_one_holder(store_url: str) -> None:
+    """The lease decides on database time: renewals keep it, expiry lets another take it."""
     a, b = Store(store_url), Store(store_url)
-    ttl = timedelta(seconds=30)
-    assert a.acquire_lease("L", "a", NOW, ttl)
-    assert not b.acquire_lease("L", "b", NOW + timedelta(seconds=10), ttl)
-    assert a.acquire_lease("L", "a", NOW + timedelta(seconds=20), ttl)  # renew
-    assert not b.acquire_lease("L", "b", NOW + timedelta(seconds=40), ttl)
-    assert b.acquire_lease("L", "b", NOW + timedelta(seconds=51), ttl)  # a's lease expired
-    assert not a.acquire_lease("L", "a", NOW + timedelta(seconds=52), ttl)
+    me_a, me_b = Claimant("a", "token-a", host="ha"), Claimant("b", "token-b", host="hb")
+    ttl = timedelta(seconds=0.6)
+    assert isinstance(a.lease_acquire("L", me_a, ttl), Grant)
+    held = b.lease_acquire("L", me_b, ttl)
+    assert isinstance(held, Holder) and held.identity == "a"
+    assert isinstance(a.lease_acquire("L", me_a, ttl), Grant)  # renew
+    assert isinstance(b.lease_acquire("L", me_b, ttl), Holder)
+    time.sleep(0.7)  # a's lease expired
+    assert isinstance(b.lease_acquire("L", me_b, ttl), Grant)
+    again = a.lease_acquire("L", me_a, ttl)
+    assert isinstance(again, Holder) and again.identity == "b"

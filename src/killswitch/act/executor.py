@@ -269,6 +269,11 @@ class Executor:
     ) -> ActionResult:
         """Call the provider for a journaled intent, then record the outcome."""
         provider = self.providers[policy.provider]
+        fence = self.journal.store.fence
+        if fence is not None:
+            # Re-checked right before the call: a replica that lost the lease since the intent
+            # raises LeaseLost here and leaves the row pending for the holder's replay.
+            fence.ensure()
         result = await run_op(op, provider, ctx, undo_prior=undo_prior, snapshot=snapshot)
         self.journal.finish(row_id, result, now)
         self._count([op], result.outcome.value)

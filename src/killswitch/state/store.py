@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from killswitch.core.retention import Horizon
 from killswitch.model import (
@@ -31,9 +32,69 @@ from killswitch.model import (
     SpendObservation,
     TargetState,
 )
+from killswitch.state import lease as lease_sql
 from killswitch.state import schema
 from killswitch.state import tables as t
+from killswitch.state.lease import Claimant, Fence, Grant, Holder
 from killswitch.state.schema import MigrateMode
+
+
+class DuplicateKill(RuntimeError):
+    """The database refused a second open kill of the same (budget, group, action, target)."""
+
+
+@dataclass(frozen=True)
+class DbTimeouts:
+    """Bounds on every statement, so a stuck database or a frozen peer never stalls us for long.
+
+    On PostgreSQL they are session settings (``lock_timeout``, ``statement_timeout``,
+    ``idle_in_transaction_session_timeout``: the server ends the session of a replica frozen
+    inside a transaction, which releases its row locks); on SQLite the busy timeout.
+    """
+
+    lock_s: float = 5.0
+    statement_s: float = 30.0
+    idle_in_tx_s: float = 15.0
+    connect_s: float = 5.0
+
+    @classmethod
+    def for_lease(cls, lease_seconds: float) -> DbTimeouts:
+        """Main-store timeouts for a lease of ``lease_seconds``: a lock wait never outlives it."""
+        return cls(
+            lock_s=max(0.5, min(5.0, lease_seconds / 3)),
+            statement_s=30.0,
+            idle_in_tx_s=max(1.0, lease_seconds / 2),
+            connect_s=max(1.0, min(5.0, lease_seconds / 3)),
+        )
+
+
+def make_engine(
+    url: str,
+    timeouts: DbTimeouts | None = None,
+    *,
+    application_name: str = "killswitch",
+    pool_size: int = 5,
+) -> Engine:
+    """The engine for a state URL: SQLite's directory made and pragmas set, PostgreSQL pooled;
+    every connection carries ``timeouts``."""
+    timeouts = timeouts or DbTimeouts()
+    parsed = make_url(url)
+    dialect = parsed.get_backend_name()
+    if dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {"future": True}
+    if dialect == "postgresql":
+        kwargs.update(pool_pre_ping=True, pool_size=pool_size)
+        if "connect_timeout" not in parsed.query:
+            kwargs["connect_args"] = {"connect_timeout": max(1, round(timeouts.connect_s))}
+    elif parsed.database not in (None, "", ":memory:"):
+        kwargs["connect_args"] = {"timeout": timeouts.lock_s}
+    engine = create_engine(url, **kwargs)
+    if dialect == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas(timeouts))
+    elif dialect == "postgresql":
+        event.listen(engine, "connect", _pg_session(timeouts, application_name))
+    return engine
 
 
 @dataclass(frozen=True)
@@ -94,10 +155,17 @@ class Store:
     """
 
     def __init__(
-        self, url: str, *, migrate: MigrateMode = "auto", config_path: str | None = None
+        self,
+        url: str,
+        *,
+        migrate: MigrateMode = "auto",
+        config_path: str | None = None,
+        timeouts: DbTimeouts | None = None,
+        application_name: str = "killswitch",
     ) -> None:
         self.url = url
-        self.engine: Engine = make_engine(url)
+        self.timeouts = timeouts or DbTimeouts()
+        self.engine: Engine = make_engine(url, self.timeouts, application_name=application_name)
         self.dialect = self.engine.dialect.name
         try:
             schema.ensure(self.engine, migrate, config_path)
@@ -107,6 +175,8 @@ class Store:
         # what we last wrote, per source: (target, kind, period) -> (value, period end); counters
         # are keyed by target alone. Pruned with the observations, so closed periods are forgotten.
         self._written: dict[str, dict[tuple[str, str, str], tuple[str, datetime | None]]] = {}
+        # Set by the daemon: every intent is journaled only while this replica holds the lease.
+        self.fence: Fence | None = None
 
     def redacted_url(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
@@ -121,7 +191,7 @@ class Store:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("SELECT 1")
             return True
-        except Exception:
+        except Exception:  # readiness reports it; the reason is logged by whoever needs it
             return False
 
     def close(self) -> None:
@@ -422,14 +492,56 @@ class Store:
     def journal_add(
         self, conn: Connection, rows: Sequence[Mapping[str, Any]], now: datetime
     ) -> list[int]:
+        """Journal intents in the caller's transaction, fenced and deduplicated by the database.
+
+        With a fence set (the daemon), the lease is verified in this same transaction first:
+        raises :class:`~killswitch.state.lease.LeaseLost` and nothing is written when this replica
+        no longer holds it. Each ``pending`` kill also claims its ``open_kills`` row, so a second
+        open kill of the same (budget, group, action, target) raises :class:`DuplicateKill`.
+        """
+        if self.fence is not None and any(r.get("status") == "pending" for r in rows):
+            self.fence.verify_in(conn)
         ids = []
         for r in rows:
             res = conn.execute(
                 t.journal.insert().values(attempts=0, created_at=now, updated_at=now, **r)
             )
             assert res.inserted_primary_key is not None
-            ids.append(int(res.inserted_primary_key[0]))
+            row_id = int(res.inserted_primary_key[0])
+            ids.append(row_id)
+            if r.get("op") == "kill" and r.get("status") == "pending":
+                self._claim_kill(conn, r, row_id, now)
         return ids
+
+    def _claim_kill(
+        self, conn: Connection, r: Mapping[str, Any], row_id: int, now: datetime
+    ) -> None:
+        ok = t.open_kills.c
+        key = {"budget": r["budget"], "grp": r["grp"], "action": r["action"], "target": r["target"]}
+        what = f"{r['action']} on {r['target']} for {r['budget']}/{r['grp']}"
+        held = conn.execute(
+            select(ok.journal_id, ok.actor).where(*(ok[k] == v for k, v in key.items()))
+        ).first()
+        if held is not None:
+            raise DuplicateKill(
+                f"{what} is already open (journal #{held[0]} by {held[1] or 'unknown'}); "
+                "not journaling a second kill"
+            )
+        try:
+            conn.execute(
+                t.open_kills.insert().values(
+                    **key,
+                    journal_id=row_id,
+                    window_start=r.get("window_start"),
+                    actor=r.get("actor") or "",
+                    created_at=now,
+                )
+            )
+        except IntegrityError:  # a concurrent writer claimed it between our read and insert
+            raise DuplicateKill(f"{what} was just claimed by another writer") from None
+
+    def _release_kill(self, conn: Connection, kill_id: int) -> None:
+        conn.execute(delete(t.open_kills).where(t.open_kills.c.journal_id == kill_id))
 
     def journal_finish(
         self,
@@ -448,11 +560,24 @@ class Store:
         }
         if prior is not None:
             values["prior"] = dict(prior)
+        j = t.journal
         with self.tx() as conn:
-            conn.execute(update(t.journal).where(t.journal.c.id == row_id).values(**values))
+            conn.execute(update(j).where(j.c.id == row_id).values(**values))
+            # A kill stops being open when it is abandoned or a restore of it is done.
+            if status == "abandoned":
+                self._release_kill(conn, row_id)
+            elif status == "done":
+                kill_id = conn.execute(
+                    select(j.c.kill_id).where(j.c.id == row_id, j.c.op == "restore")
+                ).scalar()
+                if kill_id is not None:
+                    self._release_kill(conn, int(kill_id))
 
     def journal_set_pending(self, row_id: int, now: datetime) -> None:
+        """A replay starts: fenced like a new intent (only the lease holder replays)."""
         with self.tx() as conn:
+            if self.fence is not None:
+                self.fence.verify_in(conn)
             conn.execute(
                 update(t.journal)
                 .where(t.journal.c.id == row_id)
@@ -554,53 +679,22 @@ class Store:
                 out[status] = out.get(status, 0) + 1
             return out
 
-    # ---- HA lease -----------------------------------------------------------------------
-    def acquire_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
-        """Take or renew the lease; True when ``holder`` holds it until now + ttl.
-
-        One conditional UPDATE (holder is me, or the lease expired) decides atomically on both
-        backends; the INSERT for a missing row races safely on the primary key.
-        """
-        lt = t.lease
-        expires = now + ttl
+    # ---- HA lease (see killswitch.state.lease) -------------------------------------------
+    def lease_acquire(self, name: str, me: Claimant, ttl: timedelta) -> Grant | Holder:
         with self.tx() as conn:
-            res = conn.execute(
-                update(lt)
-                .where(lt.c.name == name, or_(lt.c.holder == holder, lt.c.expires_at < now))
-                .values(holder=holder, expires_at=expires)
-                .returning(lt.c.name)
-            )
-            if res.first() is not None:
-                return True
-            ins = self._insert(lt).values(name=name, holder=holder, expires_at=expires)
-            res = conn.execute(
-                ins.on_conflict_do_nothing(index_elements=["name"]).returning(lt.c.name)
-            )
-            return res.first() is not None
+            return lease_sql.acquire(conn, name, me, ttl)
 
-    def release_lease(self, name: str, holder: str) -> None:
+    def lease_release(self, name: str, token: str) -> None:
         with self.tx() as conn:
-            conn.execute(delete(t.lease).where(t.lease.c.name == name, t.lease.c.holder == holder))
+            lease_sql.release(conn, name, token)
 
-    def lease_holder(self, name: str) -> tuple[str, datetime] | None:
+    def lease_holder(self, name: str) -> Holder | None:
         with self.engine.connect() as conn:
-            r = conn.execute(select(t.lease).where(t.lease.c.name == name)).mappings().first()
-            return (r["holder"], r["expires_at"]) if r else None
+            return lease_sql.read(conn, name)
 
-
-def make_engine(url: str) -> Engine:
-    """The engine for a state URL: SQLite's directory made and pragmas set, PostgreSQL pooled."""
-    parsed = make_url(url)
-    dialect = parsed.get_backend_name()
-    if dialect == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {"future": True}
-    if dialect == "postgresql":
-        kwargs.update(pool_pre_ping=True, pool_size=5)
-    engine = create_engine(url, **kwargs)
-    if dialect == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
+    def open_kill_rows(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(select(t.open_kills)).mappings()]
 
 
 def status_json(s: GroupStatus) -> dict[str, Any]:
@@ -672,19 +766,42 @@ def _merge_spans(spans: list[list[str]]) -> list[list[str]]:
     return [[a.isoformat(), b.isoformat()] for a, b in merged[-50:]]
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout=5000")
-    # Switching to WAL needs the file to itself and does not wait on the busy timeout: when
-    # several processes open a new file at once, the loser retries until the winner switched it.
-    for attempt in range(50):
-        try:
-            if cur.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                cur.execute("PRAGMA journal_mode=WAL")
-            break
-        except sqlite3.OperationalError:
-            if attempt == 49:
-                raise
-            time.sleep(0.1)
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
+def _sqlite_pragmas(timeouts: DbTimeouts) -> Any:
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={int(timeouts.lock_s * 1000)}")
+        # Switching to WAL needs the file to itself and does not wait on the busy timeout: when
+        # several processes open a new file at once, the loser retries until the winner switched
+        # it.
+        for attempt in range(50):
+            try:
+                if cur.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    cur.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError:
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    return on_connect
+
+
+def _pg_session(timeouts: DbTimeouts, application_name: str) -> Any:
+    """Session settings on each new connection (SET, not the URL's ``options``, which tests and
+    operators already use for ``search_path``)."""
+    settings = {
+        "lock_timeout": f"{int(timeouts.lock_s * 1000)}ms",
+        "statement_timeout": f"{int(timeouts.statement_s * 1000)}ms",
+        "idle_in_transaction_session_timeout": f"{int(timeouts.idle_in_tx_s * 1000)}ms",
+        "application_name": application_name[:63],
+    }
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cur:
+            for k, v in settings.items():
+                cur.execute(f"SELECT set_config('{k}', %s, false)", (v,))
+        dbapi_conn.commit()
+
+    return on_connect

@@ -144,6 +144,27 @@ lease = Table(
     "lease",
     metadata,
     Column("name", String(64), primary_key=True),
-    Column("holder", String(256), nullable=False),
-    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("holder", String(256), nullable=False),  # the replica's identity, for people
+    Column("expires_at", UTCDateTime(), nullable=False),  # database time
+    # The fencing token: +1 on every takeover. An intent is journaled only by the current epoch.
+    Column("epoch", Integer, nullable=False, server_default="0"),
+    Column("token", String(64), nullable=False, server_default=""),  # one process incarnation
+    Column("host", String(256), nullable=False, server_default=""),
+    Column("pid", Integer, nullable=False, server_default="0"),
+    Column("acquired_at", UTCDateTime()),
+)
+
+# One row per (budget, group, action, target) that killswitch has killed and not yet undone: the
+# primary key makes a second kill of the same thing impossible, whichever replica tries it.
+open_kills = Table(
+    "open_kills",
+    metadata,
+    Column("budget", String(128), primary_key=True),
+    Column("grp", String(512), primary_key=True),
+    Column("action", String(128), primary_key=True),
+    Column("target", String(1024), primary_key=True),
+    Column("journal_id", Integer, nullable=False),
+    Column("window_start", UTCDateTime()),
+    Column("actor", String(256), nullable=False, server_default=""),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
