@@ -197,13 +197,29 @@ def history(
     budget: Annotated[str | None, typer.Option(help="only this budget")] = None,
 ) -> None:
     """The action journal, newest first: what was done, to what, why, and at what spend."""
+    from dataclasses import replace
+
     from killswitch import preflight
+    from killswitch.secrets import redact, redact_tree
 
     cfg = _load(config)
     if budget is not None:
         _budget_or_fail(cfg, budget)
     preflight.check_state(cfg.base.state)
     rows = _store(cfg).journal_rows(budget=budget, limit=limit, newest_first=True)
+    # The free text of a journal row (errors, reasons, prior state) comes partly from providers:
+    # the logs' redaction applies to it. Targets and budgets are identifiers from the config
+    # (a team id may well be referenced as ${env:...}) and stay readable.
+    rows = [
+        replace(
+            r,
+            error=redact(r.error) if r.error else r.error,
+            reason=redact(r.reason),
+            prior=redact_tree(r.prior),
+            params=redact_tree(r.params),
+        )
+        for r in rows
+    ]
     if json_out:
         typer.echo(json.dumps([r.to_json() for r in rows], indent=2))
         return

@@ -38,7 +38,7 @@ from killswitch.model import (
 from killswitch.notifiers import Notifier
 from killswitch.notifiers.events import Event
 from killswitch.plugins import Provider, Source
-from killswitch.secrets import redact
+from killswitch.secrets import redact, redact_tree
 from killswitch.state import Store
 from killswitch.state.retention import Retention
 
@@ -170,7 +170,12 @@ class Engine:
         return sorted(wanted or {provider.default_source})
 
     def enqueue(self, event: Event) -> None:
-        """Queue for every notifier; log once per event (the log is the channel of last resort)."""
+        """Queue for every notifier; log once per event (the log is the channel of last resort).
+
+        Every event passes the logs' redaction here, the one door to the outbox: a provider error
+        that echoes a key cannot reach a webhook, Slack or PagerDuty body through any summary.
+        """
+        event = Event.from_json(redact_tree(event.to_json()))
         now = self.clock()
         fresh = False
         for n in self.notifiers:
@@ -247,6 +252,8 @@ class Engine:
         """Take polls into the ledger and source health; with ``persist`` also into the store
         and the outbox (``plan`` records with ``persist=False``: it changes nothing)."""
         for name, result in results.items():
+            if result.error is not None:  # sources build errors from provider answers: scrub
+                result = replace(result, error=redact(result.error))
             if result.ok:
                 self._take(provider_name, result, now, persist)
             else:
@@ -304,19 +311,40 @@ class Engine:
             h.data_as_of = result.data_as_of or now
         threshold = self.providers[provider_name].config.stale_threshold
         h.stale = (not result.ok) or h.last_success is None or (now - h.last_success > threshold)
-        if h.stale and h.stale_since is None:
-            h.stale_since = now
+        if not result.ok:
+            h.failing_since = h.failing_since or now
+        else:
+            h.failing_since = None
+        return self._outage_events(provider_name, name, h, result.error, now, threshold)
+
+    def _outage_events(
+        self,
+        provider_name: str,
+        name: str,
+        h: SourceHealth,
+        error: str | None,
+        now: datetime,
+        threshold: timedelta,
+    ) -> list[Event]:
+        """``source_stale`` once a source has had no data for ``stale_after`` (one failed poll
+        of a flaky provider is not an outage); ``source_recovered`` only after a stale."""
+        if h.failing_since is not None and h.stale_since is None:
+            down_since = h.last_success or h.failing_since
+            if now - down_since < threshold:
+                return []
+            h.stale_since = down_since
             return [
                 Event(
                     "source_stale",
-                    f"source_stale:{provider_name}:{name}:{now.isoformat()}",
-                    f"{provider_name}/{name} could not be read ({result.error or 'data too old'});"
-                    " budgets on it are evaluated on the last good data and no new spend is seen",
+                    f"source_stale:{provider_name}:{name}:{down_since.isoformat()}",
+                    f"{provider_name}/{name} could not be read since {down_since.isoformat()} "
+                    f"({error or 'data too old'}); budgets on it are evaluated on the last good "
+                    "data and no new spend is seen",
                     now.isoformat(),
                     provider=provider_name,
                 )
             ]
-        if not h.stale and h.stale_since is not None:
+        if h.failing_since is None and h.stale_since is not None:
             since, h.stale_since = h.stale_since, None
             return [
                 Event(
@@ -449,8 +477,8 @@ class Engine:
                     dead=True,
                 )
                 continue
-            try:
-                await n.send(Event.from_json(item.event))
+            try:  # rows queued by an older version may predate redaction at enqueue
+                await n.send(Event.from_json(redact_tree(item.event)))
             except Exception as exc:
                 err = redact(str(exc) or type(exc).__name__)
                 delay = min(OUTBOX_MAX_BACKOFF, 2.0 * 2 ** min(item.attempts, 10))

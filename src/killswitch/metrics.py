@@ -58,6 +58,7 @@ class SourceHealth:
     stale: bool = True
     error: str | None = None
     stale_since: datetime | None = None  # set while an outage is announced
+    failing_since: datetime | None = None  # the first failed poll since the last good one
 
 
 @dataclass(frozen=True, slots=True)

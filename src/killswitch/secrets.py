@@ -117,3 +117,14 @@ def resolve_tree(node: Any, path: str, errors: list[tuple[str, str]]) -> Any:
             errors.append((path, str(exc)))
             return None
     return node
+
+
+def redact_tree(node: Any) -> Any:
+    """:func:`redact` on every string in a JSON-like tree (events, journal rows, outbox bodies)."""
+    if isinstance(node, str):
+        return redact(node)
+    if isinstance(node, dict):
+        return {k: redact_tree(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [redact_tree(v) for v in node]
+    return node
