@@ -280,7 +280,7 @@ async def test_source_outage_is_announced_once_and_recovery_once(tmp_path: Path)
     )
     src = rt.providers["sim"]
     src.cfg.fail_polls = True  # type: ignore[attr-defined]
-    for _ in range(5):
+    for _ in range(8):  # an outage of stale_after (3 x 60s) and more: announced once
         clock.advance(seconds=30)
         await rt.engine.cycle("sim")
     src.cfg.fail_polls = False  # type: ignore[attr-defined]
