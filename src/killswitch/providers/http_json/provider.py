@@ -8,7 +8,6 @@ from killswitch.http import ProviderHTTP
 from killswitch.plugins import (
     Capabilities,
     Provider,
-    ProviderConfig,
     ProviderContext,
     Source,
     registry,
@@ -18,7 +17,7 @@ from killswitch.providers.http_json.source import JsonSource, split_url
 
 
 @registry.provider
-class HttpJsonProvider(Provider):
+class HttpJsonProvider(Provider[HttpJsonConfig]):
     type = "http-json"
     config_model = HttpJsonConfig
     sources_from_config = "one per requests[] entry, named after it"
@@ -38,10 +37,8 @@ class HttpJsonProvider(Provider):
         ],
     )
 
-    def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
+    def __init__(self, name: str, config: HttpJsonConfig, context: ProviderContext) -> None:
         super().__init__(name, config, context)
-        assert isinstance(config, HttpJsonConfig)
-        self.cfg = config
         shared = {k: v.get_secret_value() for k, v in config.headers.items()}
         self._clients: dict[str, ProviderHTTP] = {}
         sources: dict[str, Source] = {}
@@ -58,9 +55,8 @@ class HttpJsonProvider(Provider):
         self._sources: Mapping[str, Source] = sources
 
     @staticmethod
-    def configured_sources(config: ProviderConfig) -> list[str]:
+    def configured_sources(config: HttpJsonConfig) -> list[str]:
         """Source names budgets may use (checked at config load)."""
-        assert isinstance(config, HttpJsonConfig)
         return [r.name for r in config.requests]
 
     def sources(self) -> Mapping[str, Source]:

@@ -14,22 +14,17 @@ from typing import Any
 
 from killswitch.errors import ActionError
 from killswitch.http import HTTPStatusError
-from killswitch.plugins import Action, ActionContext, ActionParams, Provider, registry
+from killswitch.plugins import Action, ActionContext, ActionParams, registry
 from killswitch.providers.litellm import shapes
 from killswitch.providers.litellm.provider import MASTER_KEY, LiteLLMProvider
 
 GONE = {"missing": True}
 
 
-def _p(provider: Provider) -> LiteLLMProvider:
-    assert isinstance(provider, LiteLLMProvider)
-    return provider
-
-
-async def _key_info(provider: Provider, key: str) -> shapes.KeyInfo | None:
+async def _key_info(provider: LiteLLMProvider, key: str) -> shapes.KeyInfo | None:
     """The key's row, or None if the proxy does not know it. ``key`` is the sha256 hash."""
     try:
-        body = await _p(provider).http.json("GET", "/key/info", params={"key": key})
+        body = await provider.http.json("GET", "/key/info", params={"key": key})
     except HTTPStatusError as exc:
         if exc.status == 404:
             return None
@@ -37,9 +32,9 @@ async def _key_info(provider: Provider, key: str) -> shapes.KeyInfo | None:
     return shapes.key_info(body, "/key/info")
 
 
-async def _post(provider: Provider, path: str, body: dict[str, Any]) -> None:
+async def _post(provider: LiteLLMProvider, path: str, body: dict[str, Any]) -> None:
     try:
-        await _p(provider).http.request("POST", path, json=body)
+        await provider.http.request("POST", path, json=body)
     except HTTPStatusError as exc:
         if exc.status != 404:
             raise
@@ -51,7 +46,7 @@ def _budget_json(v: Decimal | None) -> float | None:
 
 
 @registry.action
-class BlockKey(Action):
+class BlockKey(Action[LiteLLMProvider, ActionParams]):
     name = "litellm.block-key"
     provider_type = "litellm"
     permissions = (MASTER_KEY,)
@@ -59,13 +54,13 @@ class BlockKey(Action):
     undo_summary = "POST /key/unblock (only if the key was not blocked before)"
 
     async def snapshot(
-        self, provider: Provider, target: str, params: ActionParams
+        self, provider: LiteLLMProvider, target: str, params: ActionParams
     ) -> dict[str, Any]:
         info = await _key_info(provider, target)
         return GONE if info is None else {"blocked": info.blocked}
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: LiteLLMProvider, target: str, params: ActionParams, ctx: ActionContext
     ) -> dict[str, Any]:
         info = await _key_info(provider, target)
         if info is None:
@@ -76,7 +71,7 @@ class BlockKey(Action):
 
     async def undo(
         self,
-        provider: Provider,
+        provider: LiteLLMProvider,
         target: str,
         params: ActionParams,
         prior: Mapping[str, Any],
@@ -87,7 +82,7 @@ class BlockKey(Action):
 
 
 @registry.action
-class CapKey(Action):
+class CapKey(Action[LiteLLMProvider, ActionParams]):
     name = "litellm.cap-key"
     provider_type = "litellm"
     permissions = (MASTER_KEY,)
@@ -98,7 +93,7 @@ class CapKey(Action):
     undo_summary = "POST /key/update max_budget=<prior value> (null if it had none)"
 
     async def snapshot(
-        self, provider: Provider, target: str, params: ActionParams
+        self, provider: LiteLLMProvider, target: str, params: ActionParams
     ) -> dict[str, Any]:
         info = await _key_info(provider, target)
         if info is None:
@@ -106,7 +101,7 @@ class CapKey(Action):
         return {"max_budget": None if info.max_budget is None else str(info.max_budget)}
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: LiteLLMProvider, target: str, params: ActionParams, ctx: ActionContext
     ) -> dict[str, Any]:
         info = await _key_info(provider, target)
         if info is None:
@@ -120,7 +115,7 @@ class CapKey(Action):
 
     async def undo(
         self,
-        provider: Provider,
+        provider: LiteLLMProvider,
         target: str,
         params: ActionParams,
         prior: Mapping[str, Any],
@@ -140,7 +135,7 @@ class CapKey(Action):
 
 
 @registry.action
-class BlockTeam(Action):
+class BlockTeam(Action[LiteLLMProvider, ActionParams]):
     name = "litellm.block-team"
     provider_type = "litellm"
     target_dim = "team"
@@ -148,9 +143,9 @@ class BlockTeam(Action):
     summary = "POST /team/block: every key of the team is refused at once"
     undo_summary = "POST /team/unblock (only if the team was not blocked before)"
 
-    async def _blocked(self, provider: Provider, team: str) -> bool | None:
+    async def _blocked(self, provider: LiteLLMProvider, team: str) -> bool | None:
         try:
-            body = await _p(provider).http.json("GET", "/team/info", params={"team_id": team})
+            body = await provider.http.json("GET", "/team/info", params={"team_id": team})
         except HTTPStatusError as exc:
             if exc.status == 404:
                 return None
@@ -158,13 +153,13 @@ class BlockTeam(Action):
         return shapes.team_blocked(body, "/team/info")
 
     async def snapshot(
-        self, provider: Provider, target: str, params: ActionParams
+        self, provider: LiteLLMProvider, target: str, params: ActionParams
     ) -> dict[str, Any]:
         blocked = await self._blocked(provider, target)
         return GONE if blocked is None else {"blocked": blocked}
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: LiteLLMProvider, target: str, params: ActionParams, ctx: ActionContext
     ) -> dict[str, Any]:
         blocked = await self._blocked(provider, target)
         if blocked is None:
@@ -175,7 +170,7 @@ class BlockTeam(Action):
 
     async def undo(
         self,
-        provider: Provider,
+        provider: LiteLLMProvider,
         target: str,
         params: ActionParams,
         prior: Mapping[str, Any],
@@ -186,7 +181,7 @@ class BlockTeam(Action):
 
 
 @registry.action
-class BlockEndUser(Action):
+class BlockEndUser(Action[LiteLLMProvider, ActionParams]):
     """Block an end user (the ``user`` your app sends): the proxy refuses their requests.
 
     Undo goes through ``/customer/update blocked=false``, not ``/customer/unblock``: in the proxy
@@ -201,9 +196,9 @@ class BlockEndUser(Action):
     summary = "POST /customer/block: the end user's requests are refused, whichever key sends them"
     undo_summary = "POST /customer/update blocked=false (only if it was not blocked before)"
 
-    async def _blocked(self, provider: Provider, end_user: str) -> bool | None:
+    async def _blocked(self, provider: LiteLLMProvider, end_user: str) -> bool | None:
         try:
-            body = await _p(provider).http.json(
+            body = await provider.http.json(
                 "GET", "/customer/info", params={"end_user_id": end_user}
             )
         except HTTPStatusError as exc:
@@ -213,13 +208,13 @@ class BlockEndUser(Action):
         return shapes.end_user_blocked(body, "/customer/info")
 
     async def snapshot(
-        self, provider: Provider, target: str, params: ActionParams
+        self, provider: LiteLLMProvider, target: str, params: ActionParams
     ) -> dict[str, Any]:
         blocked = await self._blocked(provider, target)
         return GONE if blocked is None else {"blocked": blocked}
 
     async def execute(
-        self, provider: Provider, target: str, params: ActionParams, ctx: ActionContext
+        self, provider: LiteLLMProvider, target: str, params: ActionParams, ctx: ActionContext
     ) -> dict[str, Any]:
         blocked = await self._blocked(provider, target)
         if blocked is None:
@@ -230,7 +225,7 @@ class BlockEndUser(Action):
 
     async def undo(
         self,
-        provider: Provider,
+        provider: LiteLLMProvider,
         target: str,
         params: ActionParams,
         prior: Mapping[str, Any],

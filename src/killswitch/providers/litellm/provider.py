@@ -50,7 +50,7 @@ class LiteLLMConfig(ProviderConfig):
 
 
 @registry.provider
-class LiteLLMProvider(Provider):
+class LiteLLMProvider(Provider[LiteLLMConfig]):
     type = "litellm"
     config_model = LiteLLMConfig
     source_names = ("litellm.daily", *(f"litellm.{n}" for n in COUNTERS))
@@ -71,10 +71,8 @@ class LiteLLMProvider(Provider):
         ],
     )
 
-    def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
+    def __init__(self, name: str, config: LiteLLMConfig, context: ProviderContext) -> None:
         super().__init__(name, config, context)
-        assert isinstance(config, LiteLLMConfig)
-        self.cfg = config
         secret = config.master_key.get_secret_value()
         self.http = ProviderHTTP(
             config.base_url,

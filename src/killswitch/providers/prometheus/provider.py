@@ -8,7 +8,6 @@ from killswitch.http import ProviderHTTP
 from killswitch.plugins import (
     Capabilities,
     Provider,
-    ProviderConfig,
     ProviderContext,
     Source,
     registry,
@@ -19,7 +18,7 @@ from killswitch.providers.prometheus.source import PromQLSource
 
 
 @registry.provider
-class PrometheusProvider(Provider):
+class PrometheusProvider(Provider[PrometheusConfig]):
     type = "prometheus"
     config_model = PrometheusConfig
     sources_from_config = "one per queries[] entry, named after it"
@@ -39,10 +38,8 @@ class PrometheusProvider(Provider):
         ],
     )
 
-    def __init__(self, name: str, config: ProviderConfig, context: ProviderContext) -> None:
+    def __init__(self, name: str, config: PrometheusConfig, context: ProviderContext) -> None:
         super().__init__(name, config, context)
-        assert isinstance(config, PrometheusConfig)
-        self.cfg = config
         self.http = ProviderHTTP(
             str(config.url),
             headers={k: v.get_secret_value() for k, v in config.headers.items()},
@@ -53,9 +50,8 @@ class PrometheusProvider(Provider):
         self._sources: Mapping[str, Source] = {q.name: PromQLSource(api, q) for q in config.queries}
 
     @staticmethod
-    def configured_sources(config: ProviderConfig) -> list[str]:
+    def configured_sources(config: PrometheusConfig) -> list[str]:
         """Source names budgets may use (checked at config load)."""
-        assert isinstance(config, PrometheusConfig)
         return [q.name for q in config.queries]
 
     def sources(self) -> Mapping[str, Source]:
