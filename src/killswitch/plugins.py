@@ -440,8 +440,11 @@ class Registry:
         return self
 
     def import_for(self, key: str) -> None:
-        """Import the package a provider type or action name belongs to (once)."""
-        package = key.split(".", 1)[0]
+        """Import the package a provider type or action name belongs to (once).
+
+        Type names may hold a dash (``http-json``); their package uses an underscore.
+        """
+        package = key.split(".", 1)[0].replace("-", "_")
         if package in _builtin_packages():
             self._import_builtin(package)
         else:

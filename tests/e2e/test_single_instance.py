@@ -62,7 +62,7 @@ def test_a_second_daemon_on_the_same_state_exits_naming_the_holder(tmp_path: Pat
         took = time.monotonic() - t0
         assert out.returncode == 1, out.stderr
         assert "Traceback" not in out.stderr + out.stdout
-        (line,) = [ln for ln in out.stderr.splitlines() if ln.startswith("killswitch:")]
+        (line,) = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
         assert "in use by another killswitch (alpha on " in line
         assert "ha: {enabled: true}" in line
         assert took < 20

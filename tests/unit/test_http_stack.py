@@ -59,7 +59,7 @@ def server() -> Iterator[str]:
 
 
 def test_sniffio_is_a_declared_dependency() -> None:
-    reqs = importlib.metadata.requires("killswitch") or []
+    reqs = importlib.metadata.requires("killswitch-daemon") or []
     assert any(r.split(">")[0].split(";")[0].strip() == "sniffio" for r in reqs if "extra" not in r)
 
 

@@ -21,15 +21,20 @@ from killswitch.providers.litellm.provider import MASTER_KEY, LiteLLMProvider
 GONE = {"missing": True}
 
 
-async def _key_info(provider: LiteLLMProvider, key: str) -> shapes.KeyInfo | None:
-    """The key's row, or None if the proxy does not know it. ``key`` is the sha256 hash."""
+async def _get(provider: LiteLLMProvider, path: str, params: dict[str, str]) -> Any | None:
+    """GET a management endpoint; None when the proxy does not know the entity (404)."""
     try:
-        body = await provider.http.json("GET", "/key/info", params={"key": key})
+        return await provider.http.json("GET", path, params=params)
     except HTTPStatusError as exc:
         if exc.status == 404:
             return None
         raise
-    return shapes.key_info(body, "/key/info")
+
+
+async def _key_info(provider: LiteLLMProvider, key: str) -> shapes.KeyInfo | None:
+    """The key's row, or None if the proxy does not know it. ``key`` is the sha256 hash."""
+    body = await _get(provider, "/key/info", {"key": key})
+    return None if body is None else shapes.key_info(body, "/key/info")
 
 
 async def _post(provider: LiteLLMProvider, path: str, body: dict[str, Any]) -> None:
@@ -45,28 +50,39 @@ def _budget_json(v: Decimal | None) -> float | None:
     return None if v is None else float(v)
 
 
-@registry.action
-class BlockKey(Action[LiteLLMProvider, ActionParams]):
-    name = "litellm.block-key"
+class _BlockFlag(Action[LiteLLMProvider, ActionParams]):
+    """A block flag on a proxy entity: read it, set it only if unset, clear it only if we set it.
+
+    Subclasses say how to read the flag (``None``: the entity does not exist, so it cannot spend
+    and there is nothing to block) and which calls set and clear it.
+    """
+
     provider_type = "litellm"
     permissions = (MASTER_KEY,)
-    summary = "POST /key/block: every request with the virtual key is refused at once"
-    undo_summary = "POST /key/unblock (only if the key was not blocked before)"
+
+    async def blocked(self, provider: LiteLLMProvider, target: str) -> bool | None:
+        raise NotImplementedError
+
+    async def block(self, provider: LiteLLMProvider, target: str) -> None:
+        raise NotImplementedError
+
+    async def unblock(self, provider: LiteLLMProvider, target: str) -> None:
+        raise NotImplementedError
 
     async def snapshot(
         self, provider: LiteLLMProvider, target: str, params: ActionParams
     ) -> dict[str, Any]:
-        info = await _key_info(provider, target)
-        return GONE if info is None else {"blocked": info.blocked}
+        blocked = await self.blocked(provider, target)
+        return GONE if blocked is None else {"blocked": blocked}
 
     async def execute(
         self, provider: LiteLLMProvider, target: str, params: ActionParams, ctx: ActionContext
     ) -> dict[str, Any]:
-        info = await _key_info(provider, target)
-        if info is None:
+        blocked = await self.blocked(provider, target)
+        if blocked is None:
             return GONE
-        if not info.blocked:
-            await _post(provider, "/key/block", {"key": target})
+        if not blocked:
+            await self.block(provider, target)
         return {}
 
     async def undo(
@@ -78,7 +94,24 @@ class BlockKey(Action[LiteLLMProvider, ActionParams]):
         ctx: ActionContext,
     ) -> None:
         if prior.get("blocked") is False:
-            await _post(provider, "/key/unblock", {"key": target})
+            await self.unblock(provider, target)
+
+
+@registry.action
+class BlockKey(_BlockFlag):
+    name = "litellm.block-key"
+    summary = "POST /key/block: every request with the virtual key is refused at once"
+    undo_summary = "POST /key/unblock (only if the key was not blocked before)"
+
+    async def blocked(self, provider: LiteLLMProvider, target: str) -> bool | None:
+        info = await _key_info(provider, target)
+        return None if info is None else info.blocked
+
+    async def block(self, provider: LiteLLMProvider, target: str) -> None:
+        await _post(provider, "/key/block", {"key": target})
+
+    async def unblock(self, provider: LiteLLMProvider, target: str) -> None:
+        await _post(provider, "/key/unblock", {"key": target})
 
 
 @registry.action
@@ -135,101 +168,44 @@ class CapKey(Action[LiteLLMProvider, ActionParams]):
 
 
 @registry.action
-class BlockTeam(Action[LiteLLMProvider, ActionParams]):
+class BlockTeam(_BlockFlag):
     name = "litellm.block-team"
-    provider_type = "litellm"
     target_dim = "team"
-    permissions = (MASTER_KEY,)
     summary = "POST /team/block: every key of the team is refused at once"
     undo_summary = "POST /team/unblock (only if the team was not blocked before)"
 
-    async def _blocked(self, provider: LiteLLMProvider, team: str) -> bool | None:
-        try:
-            body = await provider.http.json("GET", "/team/info", params={"team_id": team})
-        except HTTPStatusError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return shapes.team_blocked(body, "/team/info")
+    async def blocked(self, provider: LiteLLMProvider, target: str) -> bool | None:
+        body = await _get(provider, "/team/info", {"team_id": target})
+        return None if body is None else shapes.team_blocked(body, "/team/info")
 
-    async def snapshot(
-        self, provider: LiteLLMProvider, target: str, params: ActionParams
-    ) -> dict[str, Any]:
-        blocked = await self._blocked(provider, target)
-        return GONE if blocked is None else {"blocked": blocked}
+    async def block(self, provider: LiteLLMProvider, target: str) -> None:
+        await _post(provider, "/team/block", {"team_id": target})
 
-    async def execute(
-        self, provider: LiteLLMProvider, target: str, params: ActionParams, ctx: ActionContext
-    ) -> dict[str, Any]:
-        blocked = await self._blocked(provider, target)
-        if blocked is None:
-            return GONE
-        if not blocked:
-            await _post(provider, "/team/block", {"team_id": target})
-        return {}
-
-    async def undo(
-        self,
-        provider: LiteLLMProvider,
-        target: str,
-        params: ActionParams,
-        prior: Mapping[str, Any],
-        ctx: ActionContext,
-    ) -> None:
-        if prior.get("blocked") is False:
-            await _post(provider, "/team/unblock", {"team_id": target})
+    async def unblock(self, provider: LiteLLMProvider, target: str) -> None:
+        await _post(provider, "/team/unblock", {"team_id": target})
 
 
 @registry.action
-class BlockEndUser(Action[LiteLLMProvider, ActionParams]):
+class BlockEndUser(_BlockFlag):
     """Block an end user (the ``user`` your app sends): the proxy refuses their requests.
 
     Undo goes through ``/customer/update blocked=false``, not ``/customer/unblock``: in the proxy
     (1.108) unblock only edits the enterprise in-memory block list and leaves the database flag
-    that ``/customer/block`` set, so the end user would stay blocked.
+    that ``/customer/block`` set, so the end user would stay blocked. An end user the proxy does
+    not know is left alone: block would create it, and one we never saw spends nothing.
     """
 
     name = "litellm.block-end-user"
-    provider_type = "litellm"
     target_dim = "end_user"
-    permissions = (MASTER_KEY,)
     summary = "POST /customer/block: the end user's requests are refused, whichever key sends them"
     undo_summary = "POST /customer/update blocked=false (only if it was not blocked before)"
 
-    async def _blocked(self, provider: LiteLLMProvider, end_user: str) -> bool | None:
-        try:
-            body = await provider.http.json(
-                "GET", "/customer/info", params={"end_user_id": end_user}
-            )
-        except HTTPStatusError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return shapes.end_user_blocked(body, "/customer/info")
+    async def blocked(self, provider: LiteLLMProvider, target: str) -> bool | None:
+        body = await _get(provider, "/customer/info", {"end_user_id": target})
+        return None if body is None else shapes.end_user_blocked(body, "/customer/info")
 
-    async def snapshot(
-        self, provider: LiteLLMProvider, target: str, params: ActionParams
-    ) -> dict[str, Any]:
-        blocked = await self._blocked(provider, target)
-        return GONE if blocked is None else {"blocked": blocked}
+    async def block(self, provider: LiteLLMProvider, target: str) -> None:
+        await _post(provider, "/customer/block", {"user_ids": [target]})
 
-    async def execute(
-        self, provider: LiteLLMProvider, target: str, params: ActionParams, ctx: ActionContext
-    ) -> dict[str, Any]:
-        blocked = await self._blocked(provider, target)
-        if blocked is None:
-            return GONE  # block would create the end user; one we never saw spend nothing
-        if not blocked:
-            await _post(provider, "/customer/block", {"user_ids": [target]})
-        return {}
-
-    async def undo(
-        self,
-        provider: LiteLLMProvider,
-        target: str,
-        params: ActionParams,
-        prior: Mapping[str, Any],
-        ctx: ActionContext,
-    ) -> None:
-        if prior.get("blocked") is False:
-            await _post(provider, "/customer/update", {"user_id": target, "blocked": False})
+    async def unblock(self, provider: LiteLLMProvider, target: str) -> None:
+        await _post(provider, "/customer/update", {"user_id": target, "blocked": False})
