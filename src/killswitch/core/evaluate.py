@@ -8,14 +8,13 @@ once its window has moved on and its spend there is known and under the kill lin
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from killswitch.core.scope import Scope
-from killswitch.core.spend import GroupSpend, group_spend
+from killswitch.core.spend import GroupSpend, covered, group_spend
 from killswitch.core.windows import WindowSpec
 from killswitch.model import (
     BudgetPolicy,
@@ -75,72 +74,121 @@ def evaluate(
     coverage: Sequence[Coverage] = (),
     stale: bool = False,
 ) -> Evaluation:
+    """Evaluate every group of ``rule``. A group whose state did not change gets back the very
+    ``prior`` object (``out.states[g] is prior[g]``), so a caller can write only what changed."""
     now = utc(now)
     window = rule.window.at(now)
-    grouped: dict[str, dict[str, list[SpendObservation]]] = defaultdict(lambda: defaultdict(list))
+    grouped: dict[str, dict[str, list[SpendObservation]]] = {}
+    group_of = rule.scope.group_of
     for o in observations:
-        g = rule.scope.group_of(o.dims)
+        g = group_of(o.dims)
         if g is not None:
-            grouped[g][o.target].append(o)
+            by_target = grouped.get(g)
+            if by_target is None:
+                grouped[g] = {o.target: [o]}
+            elif o.target in by_target:
+                by_target[o.target].append(o)
+            else:
+                by_target[o.target] = [o]
     groups = (
         set(grouped)
         | set(rule.scope.declared_groups())
         | {g for g, st in prior.items() if st.killed}
     )
-    policy = rule.acting()
+    ctx = _Context(rule, window, covered(coverage, window.start, min(now, window.end)))
     out = Evaluation()
+    blank = TargetState()
+    currency = rule.limit.currency
     for g in sorted(groups):
-        gs = group_spend(grouped.get(g, {}), window, rule.limit.currency, now, coverage)
-        ge = _Group(rule, policy, g, window, gs, prior.get(g, TargetState()))
+        gs = group_spend(grouped.get(g, {}), window, currency, now, coverage, vouched=ctx.vouched)
+        ge = _Group(ctx, g, gs, prior.get(g, blank))
         ge.alert_incomplete()
         ge.warn()
         ge.breach_or_restore()
-        out.decisions += ge.decisions
-        out.states[g] = ge.st
+        if ge.decisions:
+            out.decisions += ge.decisions
+        out.states[g] = ge.state()
         out.statuses.append(ge.status(stale))
     return out
 
 
+class _Context:
+    """What every group of one evaluation shares: computed once per call, not once per group."""
+
+    __slots__ = ("kill_line", "policy", "rule", "vouched", "warn_lines", "window")
+
+    def __init__(self, rule: BudgetRule, window: Window, vouched: bool) -> None:
+        self.rule, self.window, self.vouched = rule, window, vouched
+        self.policy = rule.acting()
+        self.kill_line = rule.limit.amount * rule.kill_at
+        # (threshold, its line in money, its name in state), below the kill line only
+        self.warn_lines = tuple(
+            (t, rule.limit.amount * t, _fmt(t)) for t in rule.warn_at if t < rule.kill_at
+        )
+
+
 class _Group:
-    """One group's evaluation: the facts of its spend, its state as it evolves, its decisions."""
+    """One group's evaluation: the facts of its spend, its state as it evolves, its decisions.
+
+    The state's fields live here as plain attributes while the group is decided and become one
+    :class:`TargetState` at the end (only when something changed): no per-step copies.
+    """
 
     __slots__ = (
+        "breach_alerted_window",
         "breached",
+        "ctx",
         "decisions",
         "fail_closed_breach",
         "group",
         "gs",
         "incomplete",
-        "kill_line",
+        "incomplete_alerted",
         "policy",
+        "prior",
         "rule",
         "spend",
-        "st",
+        "warned",
         "window",
+        "window_start",
     )
 
-    def __init__(
-        self,
-        rule: BudgetRule,
-        policy: BudgetPolicy,
-        group: str,
-        window: Window,
-        gs: GroupSpend,
-        st: TargetState,
-    ) -> None:
-        self.rule, self.policy, self.group, self.window, self.gs = rule, policy, group, window, gs
-        if st.window_start != window.start:
-            st = replace(st, window_start=window.start, warned=frozenset())
-        self.st = st
+    def __init__(self, ctx: _Context, group: str, gs: GroupSpend, st: TargetState) -> None:
+        self.ctx, self.rule, self.policy, self.window = ctx, ctx.rule, ctx.policy, ctx.window
+        self.group, self.gs, self.prior = group, gs, st
+        self.window_start, self.warned = st.window_start, st.warned
+        if st.window_start != ctx.window.start:
+            self.window_start, self.warned = ctx.window.start, frozenset()
+        self.incomplete_alerted = st.incomplete_alerted
+        self.breach_alerted_window = st.breach_alerted_window
         self.decisions: list[Decision] = []
         self.spend = gs.amount
-        self.kill_line = rule.limit.amount * rule.kill_at
         # Partial data is "incomplete" (alerted, fail_closed applies); no data at all is its own
         # state: normal right after a window resets, and never read as zero.
         self.incomplete = not gs.complete and (self.spend is not None or gs.currency_mismatch)
-        over = self.spend is not None and self.spend.amount >= self.kill_line
-        self.fail_closed_breach = rule.fail_closed and self.incomplete and not over
+        over = self.spend is not None and self.spend.amount >= ctx.kill_line
+        self.fail_closed_breach = self.rule.fail_closed and self.incomplete and not over
         self.breached = over or self.fail_closed_breach
+
+    def state(self) -> TargetState:
+        """The group's state after this cycle: the prior object itself when nothing changed."""
+        p = self.prior
+        if (
+            self.window_start == p.window_start
+            and self.warned == p.warned
+            and self.incomplete_alerted == p.incomplete_alerted
+            and self.breach_alerted_window == p.breach_alerted_window
+        ):
+            return p
+        return TargetState(
+            self.window_start,
+            self.warned,
+            p.killed,
+            p.kill_mode,
+            p.killed_window_start,
+            self.breach_alerted_window,
+            self.incomplete_alerted,
+        )
 
     def decide(self, kind: DecisionKind, reason: str, threshold: Decimal | None = None) -> None:
         self.decisions.append(
@@ -165,31 +213,30 @@ class _Group:
 
     def alert_incomplete(self) -> None:
         """Incomplete data: alert once until it becomes complete again."""
-        if self.incomplete and not self.st.incomplete_alerted:
+        if self.incomplete and not self.incomplete_alerted:
             self.decide(DecisionKind.INCOMPLETE, "; ".join(self.gs.notes) or "incomplete data")
-            self.st = replace(self.st, incomplete_alerted=True)
-        elif not self.incomplete and self.st.incomplete_alerted:
-            self.st = replace(self.st, incomplete_alerted=False)
+            self.incomplete_alerted = True
+        elif not self.incomplete and self.incomplete_alerted:
+            self.incomplete_alerted = False
 
     def warn(self) -> None:
         """Once per threshold per window; only the highest newly crossed fires."""
-        rule, spend = self.rule, self.spend
-        if spend is None or self.st.killed:
+        spend = self.spend
+        if spend is None or self.prior.killed:
             return
-        crossed = [
-            t for t in rule.warn_at if t < rule.kill_at and spend.amount >= rule.limit.amount * t
-        ]
-        fresh = [t for t in crossed if _fmt(t) not in self.st.warned]
+        amount, warned = spend.amount, self.warned
+        crossed = [(t, name) for t, line, name in self.ctx.warn_lines if amount >= line]
+        fresh = [t for t, name in crossed if name not in warned]
         if not fresh:
             return
         if not self.breached:
             top = max(fresh)
             reason = f"spend {self.spent()} crossed {_fmt(top * 100)}% of the limit"
             self.decide(DecisionKind.WARN, reason, top)
-        self.st = replace(self.st, warned=self.st.warned | {_fmt(t) for t in crossed})
+        self.warned = warned | {name for _, name in crossed}
 
     def breach_or_restore(self) -> None:
-        rule, st = self.rule, self.st
+        rule, st = self.rule, self.prior
         if self.breached and not st.killed:
             self._breach()
         elif (
@@ -209,16 +256,16 @@ class _Group:
         rule = self.rule
         reason = (
             f"spend {self.spent()} is at or above the kill line "
-            f"({_fmt(rule.kill_at * 100)}% = {_fmt(self.kill_line)} {rule.limit.currency})"
+            f"({_fmt(rule.kill_at * 100)}% = {_fmt(self.ctx.kill_line)} {rule.limit.currency})"
         )
         if self.fail_closed_breach:
             reason = f"data is incomplete and fail_closed is set ({'; '.join(self.gs.notes)})"
         if rule.enforce:
             self.decide(DecisionKind.KILL, reason, rule.kill_at)
-        elif self.st.breach_alerted_window != self.window.start:
+        elif self.breach_alerted_window != self.window.start:
             reason += " (alert-only: nothing done)"
             self.decide(DecisionKind.BREACH_ALERT, reason, rule.kill_at)
-            self.st = replace(self.st, breach_alerted_window=self.window.start)
+            self.breach_alerted_window = self.window.start
 
     def status(self, stale: bool) -> GroupStatus:
         return GroupStatus(
@@ -234,8 +281,8 @@ class _Group:
         )
 
     def _state(self) -> BudgetState:
-        spend, rule = self.spend, self.rule
-        if self.st.killed:
+        spend = self.spend
+        if self.prior.killed:
             return BudgetState.KILLED
         if self.breached:
             return BudgetState.BREACHED
@@ -243,7 +290,6 @@ class _Group:
             return BudgetState.NO_DATA
         if self.incomplete:
             return BudgetState.INCOMPLETE
-        warn_lines = (rule.limit.amount * t for t in rule.warn_at if t < rule.kill_at)
-        if any(spend.amount >= line for line in warn_lines):
+        if any(spend.amount >= line for _, line, _ in self.ctx.warn_lines):
             return BudgetState.WARNING
         return BudgetState.OK

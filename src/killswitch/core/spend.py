@@ -116,16 +116,24 @@ def group_spend(
     currency: str,
     now: datetime,
     coverage: Sequence[Coverage] = (),
+    *,
+    vouched: bool | None = None,
 ) -> GroupSpend:
-    """Sum the targets of one group. Any target without data makes the sum incomplete."""
+    """Sum the targets of one group. Any target without data makes the sum incomplete.
+
+    ``vouched`` (does coverage span the window so far?) is the same for every group of one
+    evaluation; the caller passes it so it is computed once, not once per group.
+    """
     total: Money | None = None
     complete = True
     mismatch = False
     members: list[str] = []
     dims: dict[str, set[str]] = defaultdict(set)
     notes: list[str] = []
-    vouched = covered(coverage, window.start, min(now, window.end))
-    for target, obs in sorted(by_target.items()):
+    if vouched is None:
+        vouched = covered(coverage, window.start, min(now, window.end))
+    items = by_target.items() if len(by_target) < 2 else sorted(by_target.items())
+    for target, obs in items:
         ts = target_spend(obs, window, currency, now)
         if ts.amount is None and vouched:
             ts = TargetSpend(Money(Money.usd(0).amount, currency), True)
@@ -133,7 +141,8 @@ def group_spend(
         for o in obs:
             for k, v in o.dims.items():
                 dims[k].add(v)
-        notes += [n for n in ts.notes if n not in notes]
+        if ts.notes:
+            notes += [n for n in ts.notes if n not in notes]
         if ts.amount is None:
             complete = False
             continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from killswitch.durations import format_duration, parse_duration
@@ -48,8 +49,14 @@ class WindowSpec:
         return self.kind == "rolling"
 
     def at(self, now: datetime) -> Window:
-        """The window containing ``now``."""
-        now = utc(now)
+        """The window containing ``now``.
+
+        Memoised per (spec, instant): a cycle evaluates every budget at one ``now``, so 100k
+        budgets on the same window and zone compute its boundaries once, not 100k times.
+        """
+        return _window_at(self, utc(now))
+
+    def _compute(self, now: datetime) -> Window:
         if self.kind == "rolling":
             assert self.length is not None
             return Window(now - self.length, now, str(self))
@@ -78,6 +85,11 @@ class WindowSpec:
 
     def previous(self, window: Window) -> Window:
         return self.at(window.start - timedelta(microseconds=1))
+
+
+@lru_cache(maxsize=1024)
+def _window_at(spec: WindowSpec, now: datetime) -> Window:
+    return spec._compute(now)
 
 
 def _add_days(local: datetime, days: int) -> datetime:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -177,6 +178,13 @@ class Store:
         self._written: dict[str, dict[tuple[str, str, str], tuple[str, datetime | None]]] = {}
         # Set by the daemon: every intent is journaled only while this replica holds the lease.
         self.fence: Fence | None = None
+        # Write only what changed. States: what the database holds as far as we last read or
+        # committed it, per budget and group (a write inside a caller's transaction forgets the
+        # entry, since that transaction may roll back). Statuses: what this store last wrote;
+        # trusted only while the budget's heartbeat row still names this store as its writer.
+        self._states_seen: dict[str, dict[str, TargetState]] = {}
+        self._status_written: dict[str, dict[str, dict[str, Any]]] = {}
+        self._writer = uuid.uuid4().hex
 
     def redacted_url(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
@@ -429,7 +437,9 @@ class Store:
         if conn is not None:
             return {g: TargetState.from_json(v) for g, v in conn.execute(q)}
         with self.engine.connect() as c:
-            return {g: TargetState.from_json(v) for g, v in c.execute(q)}
+            out = {g: TargetState.from_json(v) for g, v in c.execute(q)}
+        self._states_seen[budget] = dict(out)
+        return out
 
     def save_states(
         self,
@@ -437,9 +447,20 @@ class Store:
         states: Mapping[str, TargetState],
         now: datetime,
         conn: Connection | None = None,
-    ) -> None:
+    ) -> int:
+        """Upsert the groups whose state differs from what the database holds; returns how many.
+
+        An unchanged cycle over 10k groups writes nothing (``updated_at`` of a state row is when
+        it last changed; nothing reads it as a heartbeat).
+        """
+        seen = self._states_seen.setdefault(budget, {})
+        if conn is not None:
+            for g in states:
+                seen.pop(g, None)
+        else:
+            states = {g: st for g, st in states.items() if seen.get(g) != st}
         if not states:
-            return
+            return 0
         stmt = self._insert(t.target_states)
         stmt = stmt.on_conflict_do_update(
             index_elements=["budget", "grp"],
@@ -451,36 +472,77 @@ class Store:
         ]
         if conn is not None:
             conn.execute(stmt, rows)
-            return
+            return len(rows)
         with self.tx() as c:
             c.execute(stmt, rows)
+        seen.update(states)
+        return len(rows)
 
-    def save_statuses(self, statuses: Iterable[GroupStatus], now: datetime) -> None:
-        rows = [
-            {"budget": s.budget, "grp": s.group, "status": status_json(s), "updated_at": now}
-            for s in statuses
-        ]
-        if not rows:
-            return
+    def save_statuses(self, statuses: Iterable[GroupStatus], now: datetime) -> int:
+        """Write the status rows that changed, plus one heartbeat row per budget (its
+        ``updated_at`` is how ``status`` tells a live daemon from a dead one); returns how many
+        status rows were written."""
+        by_budget: dict[str, dict[str, dict[str, Any]]] = {}
+        for s in statuses:
+            by_budget.setdefault(s.budget, {})[s.group] = status_json(s)
+        if not by_budget:
+            return 0
         stmt = self._insert(t.budget_status)
         stmt = stmt.on_conflict_do_update(
             index_elements=["budget", "grp"],
             set_={"status": stmt.excluded.status, "updated_at": stmt.excluded.updated_at},
         )
+        beat = {"heartbeat": True, "writer": self._writer}
         with self.tx() as conn:
+            ours = self._heartbeats_of(conn, list(by_budget))
+            rows = []
+            for budget, fresh in by_budget.items():
+                known = self._status_written.get(budget, {}) if budget in ours else {}
+                rows += [
+                    {"budget": budget, "grp": g, "status": js, "updated_at": now}
+                    for g, js in fresh.items()
+                    if known.get(g) != js
+                ]
+            beats = [
+                {"budget": b, "grp": HEARTBEAT, "status": beat, "updated_at": now}
+                for b in by_budget
+            ]
             for i in range(0, len(rows), 2000):
                 conn.execute(stmt, rows[i : i + 2000])
+            conn.execute(stmt, beats)
+        for budget, fresh in by_budget.items():
+            known = self._status_written.get(budget, {}) if budget in ours else {}
+            self._status_written[budget] = {**known, **fresh}
+        return len(rows)
+
+    def _heartbeats_of(self, conn: Connection, budgets: list[str]) -> set[str]:
+        """The budgets whose status rows this store wrote last (no other writer since)."""
+        b = t.budget_status
+        q = select(b.c.budget, b.c.status).where(b.c.grp == HEARTBEAT, b.c.budget.in_(budgets))
+        return {name for name, st in conn.execute(q) if st.get("writer") == self._writer}
 
     def statuses(self) -> list[dict[str, Any]]:
+        """Published status rows; each ``updated_at`` is the later of its last change and its
+        budget's heartbeat (the last cycle that published it)."""
         with self.engine.connect() as conn:
-            return [
-                {**r["status"], "updated_at": r["updated_at"].isoformat()}
-                for r in conn.execute(
+            rows = list(
+                conn.execute(
                     select(t.budget_status).order_by(
                         t.budget_status.c.budget, t.budget_status.c.grp
                     )
                 ).mappings()
-            ]
+            )
+        beats = {r["budget"]: r["updated_at"] for r in rows if r["grp"] == HEARTBEAT}
+        return [
+            {
+                **r["status"],
+                "updated_at": max(
+                    r["updated_at"], beats.get(r["budget"], r["updated_at"])
+                ).isoformat(),
+            }
+            for r in rows
+            if r["grp"] != HEARTBEAT
+        ]
 
     def forget_budgets(self, keep: Iterable[str]) -> None:
         """A budget removed from config: drop its status rows (the journal stays, as history)."""
@@ -695,6 +757,11 @@ class Store:
     def open_kill_rows(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(select(t.open_kills)).mappings()]
+
+
+# the budget_status row that carries a budget's heartbeat, not a group (no source names a
+# target like this)
+HEARTBEAT = "(heartbeat)"
 
 
 def status_json(s: GroupStatus) -> dict[str, Any]:
