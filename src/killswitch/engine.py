@@ -23,6 +23,7 @@ from killswitch.act.plan import notice_kind
 from killswitch.config import BudgetConfig, Config
 from killswitch.core.evaluate import BudgetRule, Evaluation, evaluate
 from killswitch.core.ledger import Ledger
+from killswitch.core.scope import ObservationIndex
 from killswitch.logs import event_level
 from killswitch.metrics import BudgetSeries, Metrics, SourceHealth
 from killswitch.model import (
@@ -373,12 +374,16 @@ class Engine:
         """The pure core on every budget of the provider, with each source's staleness."""
         out = {}
         sources = self.metrics.snapshot.sources
+        indexes: dict[str, ObservationIndex] = {}  # one per source and cycle, shared by budgets
         for b in self.budgets_of(provider_name):
             src = self.source_of(b)
             h = sources.get((provider_name, src))
+            index = indexes.get(src)
+            if index is None:
+                index = indexes[src] = ObservationIndex(self.ledger.observations(src))
             out[b.name] = evaluate(
                 self.rules[b.name],
-                self.ledger.observations(src),
+                index.for_scope(self.rules[b.name].scope),
                 self.store.states(b.name),
                 now,
                 coverage=self.store.coverage(src) + self._unsaved_coverage.get(src, []),

@@ -9,9 +9,11 @@ budgets->budget, workspaces->workspace, models->model, accounts->account).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from killswitch.model import SpendObservation
 
 ALL_GROUP = "*"
 
@@ -71,3 +73,31 @@ class Scope:
         parts = [f"each {self.each}"] if self.each else []
         parts += [f"{d} in [{', '.join(sorted(v))}]" for d, v in self.filters]
         return ", ".join(parts) or "all"
+
+
+class ObservationIndex:
+    """A source's observations indexed by dimension value, built once per source and cycle, so
+    each budget scans only the observations its scope can match (100 budgets over a 10k-key
+    source: each sees its own keys, not all 10k). A superset is fine: ``group_of`` still decides.
+    """
+
+    def __init__(self, observations: Sequence[SpendObservation]) -> None:
+        self.observations = observations
+        self._by_dim: dict[str, dict[str, list[SpendObservation]]] = {}
+
+    def for_scope(self, scope: Scope) -> Sequence[SpendObservation]:
+        if not scope.filters:
+            return self.observations
+        # the narrowest filter: fewest allowed values (a key list beats a project list)
+        dim, allowed = min(scope.filters, key=lambda f: len(f[1]))
+        index = self._by_dim.get(dim)
+        if index is None:
+            index = self._by_dim[dim] = {}
+            for o in self.observations:
+                v = o.dims.get(dim)
+                if v is not None:
+                    index.setdefault(v, []).append(o)
+        out: list[SpendObservation] = []
+        for v in sorted(allowed):
+            out += index.get(v, ())
+        return out
