@@ -12,11 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,12 +29,13 @@ import httpx
 from prometheus_client import generate_latest
 
 from killswitch.core.evaluate import BudgetRule, evaluate
-from killswitch.core.scope import Scope
+from killswitch.core.scope import ObservationIndex, Scope
 from killswitch.core.windows import WindowSpec
 from killswitch.metrics import BudgetSeries, Metrics, PerTarget
 from killswitch.model import BudgetState, GroupStatus, Money, ObservationKind, SpendObservation
 from killswitch.plugins import ProviderContext
 from killswitch.providers.openrouter.provider import OpenRouterConfig, OpenRouterProvider
+from killswitch.state import Store
 from killswitch.testing import StandIn
 
 NOW = datetime(2026, 11, 23, 15, tzinfo=UTC)
@@ -169,6 +173,62 @@ def evaluate_budgets(n: int) -> Callable[[], Any]:
     return run
 
 
+def budgets_over_source(n_budgets: int, n_keys: int) -> Callable[[], Any]:
+    """n_budgets budgets, each over its own slice of one n_keys-key source, routed by the index
+    the engine builds once per source and cycle (setup not timed; the index build is)."""
+    obs = observations(n_keys)
+    per = n_keys // n_budgets
+    rules = [
+        BudgetRule(
+            f"b{j}",
+            Scope.parse({"each": "key", "keys": [f"k{i}" for i in range(j * per, (j + 1) * per)]}),
+            WindowSpec.parse("daily"),
+            Money(Decimal(10)),
+        )
+        for j in range(n_budgets)
+    ]
+
+    def run() -> None:
+        index = ObservationIndex(obs)
+        for rule in rules:
+            evaluate(rule, index.for_scope(rule.scope), {}, NOW)
+
+    return run
+
+
+def wchar() -> int:
+    """Bytes this process has handed to write(2) so far (SQLite writes in-process)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    return 0
+
+
+def bench_writes(n: int) -> list[tuple[str, int, int, int]]:
+    """A cycle's store writes (states + statuses) on SQLite, n keys: first, unchanged, 10% changed.
+
+    Returns (cycle, state rows, status rows, bytes written)."""
+    rule = BudgetRule(
+        "b", Scope.parse({"each": "key"}), WindowSpec.parse("daily"), Money(Decimal(10))
+    )
+    out = []
+    with tempfile.TemporaryDirectory() as d:
+        store = Store(f"sqlite:///{d}/bench.db")
+        base = observations(n)
+        changed = [
+            replace(o, amount=Money(Decimal("8.5"))) if i % 10 == 0 else o
+            for i, o in enumerate(base)
+        ]
+        for label, obs in (("first", base), ("nothing changed", base), ("10% changed", changed)):
+            before = wchar()
+            ev = evaluate(rule, obs, store.states("b"), NOW)
+            states = store.save_states("b", ev.states, NOW)
+            statuses = store.save_statuses(ev.statuses, NOW)
+            out.append((label, states, statuses, wchar() - before))
+        store.close()
+    return out
+
+
 def keys(n: int) -> list[dict[str, Any]]:
     return [
         {
@@ -244,6 +304,23 @@ def run(quick: bool, smoke: bool) -> list[tuple[str, str, str]]:
         rep,
     )
     rows.append((f"evaluate: {n_eval:,} separate budgets", med(ev), med(floor)))
+    n_b = 100 if not smoke else 10
+    routed, floor = interleaved(
+        budgets_over_source(n_b, n_keys), lambda: plain_loop(obs[:n_keys], Decimal(10)), rep
+    )
+    rows.append(
+        (f"evaluate: {n_b} budgets over one {n_keys:,}-key source", med(routed), med(floor))
+    )
+    for label, states, statuses, written in bench_writes(n_keys):
+        rows.append(
+            (
+                f"store writes per cycle at {n_keys:,} keys (SQLite), {label}",
+                f"{states:,} state + {statuses:,} status rows, {written / 1e3:,.1f} kB",
+                f"before: all {n_keys:,} + {n_keys:,} rows every cycle",
+            )
+        )
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rows.append(("peak RSS of this benchmark process (evaluations above)", f"{rss:.0f} MB", "-"))
     ours, raw = bench_poll(n_keys, rep)
     rows.append(
         (
