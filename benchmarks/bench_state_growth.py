@@ -73,8 +73,11 @@ async def _drive(keys: int, cycles: int, warmup: int, every: int) -> dict[str, A
             identity="bench",
         )
         points: list[dict[str, float]] = []
+        split = _split_cpu(rt.engine)
         t0 = time.perf_counter()
         for c in range(1, cycles + 1):
+            if c == warmup + 1:
+                split.clear()  # the CPU split counts cycles after the warm-up only
             await rt.engine.cycle("sim")
             clock.advance(seconds=60)
             if c % every == 0 or c in (warmup, cycles):
@@ -97,7 +100,38 @@ async def _drive(keys: int, cycles: int, warmup: int, every: int) -> dict[str, A
         "points": points,
         "db_change_pct": round(100 * (e["db_mb"] - w["db_mb"]) / w["db_mb"], 1),
         "rss_change_pct": round(100 * (e["rss_mb"] - w["rss_mb"]) / w["rss_mb"], 1),
+        "cpu_s_per_cycle": {
+            k: round(v / max(1, cycles - warmup), 3) for k, v in sorted(split.items())
+        },
     }
+
+
+def _split_cpu(engine: Any) -> dict[str, float]:
+    """Wrap the cycle's phases to sum their process CPU time (the cycle runs them in order)."""
+    split: dict[str, float] = {}
+    for name in ("poll", "record", "evaluate", "act", "publish"):
+        fn = getattr(engine, name)
+        if asyncio.iscoroutinefunction(fn):
+
+            async def timed_async(*a: Any, _fn: Any = fn, _n: str = name, **k: Any) -> Any:
+                t = time.process_time()
+                try:
+                    return await _fn(*a, **k)
+                finally:
+                    split[_n] = split.get(_n, 0.0) + time.process_time() - t
+
+            setattr(engine, name, timed_async)
+        else:
+
+            def timed_sync(*a: Any, _fn: Any = fn, _n: str = name, **k: Any) -> Any:
+                t = time.process_time()
+                try:
+                    return _fn(*a, **k)
+                finally:
+                    split[_n] = split.get(_n, 0.0) + time.process_time() - t
+
+            setattr(engine, name, timed_sync)
+    return split
 
 
 def run(keys: int = 10_000, cycles: int = 500, warmup: int | None = None) -> dict[str, Any]:
@@ -124,6 +158,7 @@ def main() -> None:
         f"after warm-up (cycle {out['warmup']}) to cycle {out['cycles']}: database "
         f"{out['db_change_pct']:+}%, RSS {out['rss_change_pct']:+}%"
     )
+    print(f"CPU per cycle after warm-up, by phase: {out['cpu_s_per_cycle']}")
     print(json.dumps({k: v for k, v in out.items() if k != "points"}))
 
 
