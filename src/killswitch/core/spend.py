@@ -124,14 +124,16 @@ def group_spend(
     ``vouched`` (does coverage span the window so far?) is the same for every group of one
     evaluation; the caller passes it so it is computed once, not once per group.
     """
+    if vouched is None:
+        vouched = covered(coverage, window.start, min(now, window.end))
+    if len(by_target) == 1 and not vouched:
+        return _one_target(by_target, window, currency, now)
     total: Money | None = None
     complete = True
     mismatch = False
     members: list[str] = []
     dims: dict[str, set[str]] = defaultdict(set)
     notes: list[str] = []
-    if vouched is None:
-        vouched = covered(coverage, window.start, min(now, window.end))
     items = by_target.items() if len(by_target) < 2 else sorted(by_target.items())
     for target, obs in items:
         ts = target_spend(obs, window, currency, now)
@@ -156,3 +158,25 @@ def group_spend(
     if total is None and vouched and complete:
         total = Money(Money.usd(0).amount, currency)
     return GroupSpend(total, complete, members, dict(dims), notes, mismatch)
+
+
+def _one_target(
+    by_target: dict[str, list[SpendObservation]], window: Window, currency: str, now: datetime
+) -> GroupSpend:
+    """The common case (a group per key, no coverage): the general sum without its bookkeeping."""
+    ((target, obs),) = by_target.items()
+    ts = target_spend(obs, window, currency, now)
+    if len(obs) == 1:
+        dims = {k: {v} for k, v in obs[0].dims.items()}
+    else:
+        dims = {}
+        for o in obs:
+            for k, v in o.dims.items():
+                dims.setdefault(k, set()).add(v)
+    notes = list(dict.fromkeys(ts.notes))
+    if ts.amount is None:
+        return GroupSpend(None, False, [target], dims, notes)
+    if ts.amount.currency != currency:
+        notes.append(f"{target} reports {ts.amount.currency}, limit is {currency}")
+        return GroupSpend(None, False, [target], dims, notes, True)
+    return GroupSpend(ts.amount, ts.complete, [target], dims, notes)
