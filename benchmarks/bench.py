@@ -361,6 +361,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="10x smaller sizes (a minute or so)")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, one run: it still works")
     ap.add_argument("--update-readme", action="store_true", help="write the table into README")
+    ap.add_argument(
+        "--growth-cycles", type=int, default=500, help="cycles of bench_state_growth at 10k keys"
+    )
     args = ap.parse_args()
     rows = run(args.quick, args.smoke)
     table = markdown(rows)
@@ -373,7 +376,7 @@ def main() -> None:
         update_readme(table)
     growth = HERE / "bench_state_growth.py"
     if growth.exists() and not args.smoke:  # the state helper's own benchmark, when it exists
-        extra = ["--quick"] if args.quick else []
+        extra = ["--quick"] if args.quick else ["--cycles", str(args.growth_cycles)]
         done = subprocess.run([sys.executable, str(growth), *extra], check=False)
         if done.returncode:
             sys.exit(f"{growth.name} failed with exit code {done.returncode}")
