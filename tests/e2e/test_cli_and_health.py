@@ -45,9 +45,12 @@ def test_readyz_fails_while_a_source_is_stale_and_healthz_stays_up(tmp_path: Pat
     with DaemonProcess(sim(fail_polls=True), tmp_path) as d:
         d.start(wait_ready=False)
         d.wait_for(lambda: d.metric("killswitch_poll_total", provider="sim", result="error"))
+        # the poll counter is bumped before the cycle publishes staleness: wait for the gauge
+        d.wait_for(
+            lambda: d.metric("killswitch_source_stale", provider="sim", source="simulated") == 1.0
+        )
         assert d.get_status("/healthz") == 200
         assert d.get_status("/readyz") == 503
-        assert d.metric("killswitch_source_stale", provider="sim", source="simulated") == 1.0
         # no data is not zero: no spend series, state no_data
         assert d.metric("killswitch_spend_usd", budget="b") is None
         assert d.stop() == 0
