@@ -37,6 +37,41 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def simulated_config(
+    *,
+    rate: float = 1,
+    limit_usd: float = 1000,
+    budget: dict[str, Any] | None = None,
+    **provider: Any,
+) -> dict[str, Any]:
+    """The smallest daemon config with teeth: one simulated key ``a`` and a per-key budget ``b``.
+
+    Tests add what they exercise (``state``, ``ha``, provider options such as ``fail_polls``,
+    budget options such as ``restore``) instead of restating the whole document.
+    """
+    return {
+        "providers": {
+            "sim": {
+                "type": "simulated",
+                "poll_interval": "1s",
+                "targets": [{"id": "a", "rate_usd_per_second": rate}],
+                **provider,
+            }
+        },
+        "budgets": [
+            {
+                "name": "b",
+                "provider": "sim",
+                "scope": {"each": "key"},
+                "window": "interval:1h",
+                "limit_usd": limit_usd,
+                "actions": ["simulated.disable"],
+                **(budget or {}),
+            }
+        ],
+    }
+
+
 class FakeClock:
     def __init__(self, start: datetime | None = None) -> None:
         self.now = start or datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -12,33 +12,14 @@ from typing import Any
 import pytest
 import yaml
 
-from killswitch.testing import DaemonProcess, StandIn
+from killswitch.testing import DaemonProcess, StandIn, simulated_config
 
 pytestmark = pytest.mark.e2e
 SECRET = "sk-or-v1-plan-secret-value"
 
 
 def sim(**over: Any) -> dict[str, Any]:
-    return {
-        "providers": {
-            "sim": {
-                "type": "simulated",
-                "poll_interval": "1s",
-                "targets": [{"id": "a", "rate_usd_per_second": 1}],
-                **over,
-            }
-        },
-        "budgets": [
-            {
-                "name": "b",
-                "provider": "sim",
-                "scope": {"each": "key"},
-                "window": "interval:1h",
-                "limit_usd": 1000,
-                "actions": ["simulated.disable"],
-            }
-        ],
-    }
+    return simulated_config(**over)
 
 
 def test_readyz_fails_while_a_source_is_stale_and_healthz_stays_up(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from tests.conftest import postgres_schema
 
-from killswitch.testing import DaemonProcess
+from killswitch.testing import DaemonProcess, simulated_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -26,25 +26,7 @@ def cfg(pg: str, world: Path) -> dict[str, Any]:
     return {
         "state": pg,
         "ha": {"enabled": True, "lease_seconds": 3},
-        "providers": {
-            "sim": {
-                "type": "simulated",
-                "poll_interval": "1s",
-                "state_file": str(world),
-                "targets": [{"id": "a", "rate_usd_per_second": 1}],
-            }
-        },
-        "budgets": [
-            {
-                "name": "b",
-                "provider": "sim",
-                "scope": {"each": "key"},
-                "window": "interval:1h",
-                "limit_usd": 4,
-                "actions": ["simulated.disable"],
-                "restore": "manual",
-            }
-        ],
+        **simulated_config(state_file=str(world), limit_usd=4, budget={"restore": "manual"}),
     }
 
 

@@ -12,33 +12,13 @@ from typing import Any
 import pytest
 import yaml
 
-from killswitch.testing import DaemonProcess, free_port
+from killswitch.testing import DaemonProcess, free_port, simulated_config
 
 pytestmark = pytest.mark.e2e
 
 
 def cfg(state: str, **ha: Any) -> dict[str, Any]:
-    return {
-        "state": state,
-        "ha": {"lease_seconds": 3, **ha},
-        "providers": {
-            "sim": {
-                "type": "simulated",
-                "poll_interval": "1s",
-                "targets": [{"id": "a", "rate_usd_per_second": 1}],
-            }
-        },
-        "budgets": [
-            {
-                "name": "b",
-                "provider": "sim",
-                "scope": {"each": "key"},
-                "window": "interval:1h",
-                "limit_usd": 1000,
-                "actions": ["simulated.disable"],
-            }
-        ],
-    }
+    return {"state": state, "ha": {"lease_seconds": 3, **ha}, **simulated_config()}
 
 
 def second(config: dict[str, Any], tmp: Path) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ from killswitch import config as cfgmod
 from killswitch import daemon
 from killswitch.providers.simulated.provider import SimulatedProvider
 from killswitch.state import tables as t
-from killswitch.testing import FakeClock
+from killswitch.testing import FakeClock, simulated_config
 
 FLAKY = [True, False, False, True, False, False, True, False, False, False]  # 30% failed polls
 
@@ -20,24 +20,8 @@ FLAKY = [True, False, False, True, False, False, True, False, False, False]  # 3
 def build(tmp_path: Path, clock: FakeClock) -> daemon.Runtime:
     data = {
         "state": f"sqlite:///{tmp_path / 's.db'}",
-        "providers": {
-            "sim": {
-                "type": "simulated",
-                "poll_interval": "1s",  # stale_after: 3 x poll_interval = 3s
-                "start": clock.now.isoformat(),
-                "targets": [{"id": "a", "rate_usd_per_second": 0.001}],
-            }
-        },
-        "budgets": [
-            {
-                "name": "b",
-                "provider": "sim",
-                "scope": {"each": "key"},
-                "window": "interval:1h",
-                "limit_usd": 1000,
-                "actions": ["simulated.disable"],
-            }
-        ],
+        # poll_interval 1s, so stale_after is 3 x poll_interval = 3s
+        **simulated_config(rate=0.001, start=clock.now.isoformat()),
         "notifiers": [{"type": "webhook", "url": "http://hooks.test/hook"}],
     }
     return daemon.build(cfgmod.parse(data), clock=clock, identity="t")
