@@ -182,6 +182,9 @@ def test_ramp_kills_exactly_the_victim_restores_at_reset_and_reports_drift(tmp_p
                 {"status": "active"},
             )
 
+            # The runaway stops once its key is dead; were it still ramping, the restored key
+            # would re-cross within seconds and the "restored" gauge below would race a re-kill.
+            world.rate[VICTIM] = Decimal("0.002")
             # The next minute is a new window: restored once its (covered) spend is known.
             d.wait_for(lambda: (VICTIM, "active") in posts(fake), timeout=80)
             restored_minute = floor(datetime.now(UTC), MIN)
