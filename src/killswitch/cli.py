@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -334,20 +335,39 @@ def _manual_decision(rt: Any, budget_name: str, target: str | None, kind: Any) -
         members=(target,) if target else (),
         dims=dims,
         policy=rt.engine.policies[b.name],
+        provider_dims=_manual_provider_dims(rt, b, target, dims, now),
     )
+
+
+def _manual_provider_dims(
+    rt: Any, b: Any, target: str | None, dims: Mapping[str, tuple[str, ...]], now: Any
+) -> dict[str, Mapping[str, tuple[str, ...]]]:
+    """A budget across providers: the target goes only to the providers whose data names it
+    (one provider's action is never handed another provider's key)."""
+    from killswitch import targets as known
+
+    if not b.multi or not target:
+        return {}
+    dim = b.scope_spec.each or "key"
+    out: dict[str, Mapping[str, tuple[str, ...]]] = {p: {} for p in b.providers}
+    for provider, source in rt.engine.sources_of(b):
+        observed = rt.store.load_observations(source, now - known.HISTORY)
+        if any(o.dims.get(dim) == target for o in observed):
+            out[provider] = dims
+    return out
 
 
 async def _known_target(rt: Any, b: Any, target: str, *, poll: bool) -> None:
     """Exit 2, listing the known targets, unless ``target`` is one of the budget's."""
     from killswitch import targets
 
-    source = rt.engine.source_of(b)
     now = rt.engine.clock()
-    known = targets.recorded(rt.config, rt.store, b, source, now)
-    if target not in known and poll:
-        fresh = await targets.polled(rt.providers[b.provider], b, source, now)
+    feeds = rt.engine.sources_of(b)
+    known = targets.recorded(rt.config, rt.store, b, [s for _, s in feeds], now)
+    for provider, source in feeds if target not in known and poll else ():
+        fresh = await targets.polled(rt.providers[provider], b, source, now)
         known.groups |= fresh.groups
-        known.source_error = fresh.source_error
+        known.source_error = known.source_error or fresh.source_error
     if target not in known:
         _fail(
             f"--target: unknown target {target!r} for budget {b.name} "
@@ -541,7 +561,12 @@ async def _doctor_one(rt: Any, name: str, p: Any) -> dict[str, Any]:
     from killswitch.secrets import redact
 
     acts = sorted(
-        {a.name for b in rt.config.budgets if b.provider == name for a in rt.config.actions[b.name]}
+        {
+            a.name
+            for b in rt.config.budgets
+            for a in rt.config.actions[b.name]
+            if (a.provider or b.home) == name
+        }
     )
     try:
         checks = [

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import yaml
 from pydantic import (
@@ -102,10 +102,24 @@ class ActionEntry(Strict):
     type: str
 
 
+class Feed(NamedTuple):
+    """One source a budget reads: a configured provider and one of its sources."""
+
+    provider: str
+    source: str | None  # None: the provider's default (first) source
+
+
 class BudgetConfig(Strict):
     name: str
-    provider: str
+    provider: str | None = Field(
+        default=None, description="the provider whose spend counts (or use sources:)"
+    )
     source: str | None = Field(default=None, description="default: the provider's first source")
+    sources: tuple[str, ...] | None = Field(
+        default=None,
+        description="a budget across providers: provider/source entries whose spend is summed, "
+        "e.g. [openai/openai.usage, anthropic/anthropic.usage]; instead of provider:",
+    )
     scope: dict[str, Any] = Field(default_factory=lambda: {"all": True})
     window: str = "daily"
     timezone: str = "UTC"
@@ -129,6 +143,25 @@ class BudgetConfig(Strict):
     def _name(cls, v: str) -> str:
         if not NAME.match(v):
             raise ValueError("use 1-64 letters, digits, '-', '_' or '.', starting alphanumeric")
+        return v
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("list at least one provider/source, e.g. [openai/openai.usage]")
+        for entry in v:
+            provider, sep, source = entry.partition("/")
+            if not (sep and provider and source):
+                raise ValueError(
+                    f"{entry!r} is not provider/source: write e.g. openai/openai.usage "
+                    "(the provider's name under providers:, then one of its sources)"
+                )
+        dup = sorted({e for e in v if v.count(e) > 1})
+        if dup:
+            raise ValueError(f"{', '.join(dup)} listed twice")
         return v
 
     @field_validator("warn_at")
@@ -179,6 +212,21 @@ class BudgetConfig(Strict):
         return v
 
     @model_validator(mode="after")
+    def _feeds(self) -> BudgetConfig:
+        if self.sources is not None and (self.provider is not None or self.source is not None):
+            both = "provider" if self.provider is not None else "source"
+            raise ValueError(
+                f"{both}: and sources: are both set: a budget reads either one provider "
+                "(provider:, optionally source:) or several (sources: [provider/source, ...])"
+            )
+        if self.sources is None and self.provider is None:
+            raise ValueError(
+                "provider: is missing: name the provider whose spend counts "
+                "(or sources: [provider/source, ...] for a budget across providers)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _limit(self) -> BudgetConfig:
         late = [x for x in self.warn_at if x >= self.kill_at]
         if late:
@@ -193,6 +241,29 @@ class BudgetConfig(Strict):
                 "an enforce budget needs at least one action (or set mode: alert-only)"
             )
         return self
+
+    @property
+    def feeds(self) -> tuple[Feed, ...]:
+        """The (provider, source) pairs whose spend this budget sums (one unless ``sources:``)."""
+        if self.sources is None:
+            assert self.provider is not None  # the validator requires one of the two
+            return (Feed(self.provider, self.source),)
+        return tuple(Feed(*s.split("/", 1)) for s in self.sources)
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The providers this budget reads, in order, each once."""
+        return tuple(dict.fromkeys(f.provider for f in self.feeds))
+
+    @property
+    def home(self) -> str:
+        """The provider its cycle-independent parts (labels, generic actions) belong to."""
+        return self.feeds[0].provider
+
+    @property
+    def multi(self) -> bool:
+        """A budget across providers (``sources:``), summed by ``killswitch.core.fanin``."""
+        return self.sources is not None
 
     @property
     def limit_money(self) -> Money:
@@ -449,60 +520,173 @@ def parse(data: Any, *, reg: Registry | None = None, source_path: str | None = N
         if b.name in seen:
             problems.append((f"{path}.name", f"duplicate budget name {b.name!r}"))
         seen.add(b.name)
-        pconf = providers.get(b.provider)
-        if b.provider not in base.providers:
-            problems.append(
-                (f"{path}.provider", f"no provider named {b.provider!r} under providers:")
-            )
-        elif pconf is not None and b.source is not None:
-            src_names = _source_names(reg, pconf)
-            if src_names is not None and b.source not in src_names:
-                problems.append(
-                    (
-                        f"{path}.source",
-                        f"{pconf.type} has no source {b.source!r}; known: {', '.join(src_names)}",
-                    )
-                )
+        problems += _check_feeds(reg, base, providers, b, path)
         resolved = []
         for j, entry in enumerate(b.actions):
-            apath = f"{path}.actions[{j}]"
-            name = entry if isinstance(entry, str) else entry.type
-            params_raw = {} if isinstance(entry, str) else dict(entry.model_extra or {})
-            acls = reg.actions.get(name)
-            if acls is None:
-                problems.append((apath, f"unknown action {name!r}; see `killswitch providers`"))
-                continue
-            ptype = pconf.type if pconf else None
-            if ptype is not None and acls.provider_type not in (ptype, "generic"):
-                problems.append(
-                    (
-                        apath,
-                        f"{name} belongs to provider type {acls.provider_type!r}, "
-                        f"but this budget's provider is {ptype!r}",
-                    )
-                )
-            try:
-                params = acls.params_model.model_validate(params_raw)
-                acls().validate(params)
-            except ValidationError as exc:
-                problems += errors(exc, apath)
-                continue
-            except ValueError as exc:
-                problems.append((apath, str(exc)))
-                continue
-            if acls.irreversible and not b.allow_irreversible:
-                problems.append(
-                    (
-                        apath,
-                        f"{name} is irreversible; set allow_irreversible: true on the "
-                        "budget to opt in, or choose a reversible action",
-                    )
-                )
-            resolved.append(ResolvedAction(name, params, acls.irreversible))
+            ra = _resolve_action(reg, providers, b, entry, f"{path}.actions[{j}]", problems, errors)
+            if ra is not None:
+                resolved.append(ra)
         actions[b.name] = tuple(resolved)
     if problems:
         raise ConfigError(problems)
     return Config(base=base, providers=providers, actions=actions, source_path=source_path)
+
+
+Problems = list[tuple[str, str]]
+
+
+def _check_feeds(
+    reg: Registry,
+    base: BaseConfig,
+    providers: Mapping[str, ProviderConfig],
+    b: BudgetConfig,
+    path: str,
+) -> Problems:
+    """Each source the budget reads names a configured provider, one of its sources, and
+    reports in the budget's currency where the source declares one."""
+    problems: Problems = []
+    names: dict[str, str] = {}  # source name -> the entry that first named it
+    for j, feed in enumerate(b.feeds):
+        where = f"{path}.sources[{j}]" if b.multi else f"{path}.provider"
+        src_where = where if b.multi else f"{path}.source"
+        if feed.provider not in base.providers:
+            problems.append((where, f"no provider named {feed.provider!r} under providers:"))
+            continue
+        pconf = providers.get(feed.provider)
+        if pconf is None:  # the provider entry itself is invalid (reported there)
+            continue
+        src_names = _source_names(reg, pconf)
+        if feed.source is not None and src_names is not None and feed.source not in src_names:
+            problems.append(
+                (
+                    src_where,
+                    f"{pconf.type} has no source {feed.source!r}; known: {', '.join(src_names)}",
+                )
+            )
+            continue
+        if b.multi and feed.source is not None:
+            if feed.source in names:
+                problems.append(
+                    (
+                        where,
+                        f"{feed.provider}/{feed.source} and {names[feed.source]} are both "
+                        f"source {feed.source!r}: the state keeps one series per source name, "
+                        "so they cannot be summed apart; use one of them",
+                    )
+                )
+            names[feed.source] = f"{feed.provider}/{feed.source}"
+        problems += _check_currency(reg, pconf, feed, b, src_where)
+    return problems
+
+
+def _check_currency(
+    reg: Registry, pconf: ProviderConfig, feed: Feed, b: BudgetConfig, where: str
+) -> Problems:
+    """Amounts in two currencies are never summed: a declared mismatch is refused here (an
+    undeclared one makes the group's data incomplete when it is observed)."""
+    declared = getattr(reg.providers[pconf.type], "source_currency", None)
+    source = feed.source
+    if declared is None:
+        return []
+    if source is None:
+        names = _source_names(reg, pconf)
+        source = names[0] if names else None
+    currency = declared(pconf, source) if source is not None else None
+    limit = b.limit_money.currency
+    if currency is None or currency == limit:
+        return []
+    return [
+        (
+            where,
+            f"{feed.provider}/{source} reports {currency} but the limit is in {limit}: "
+            "amounts in two currencies are never summed (there is no conversion); "
+            f"set the limit in {currency} or give that source its own budget",
+        )
+    ]
+
+
+def _resolve_action(
+    reg: Registry,
+    providers: Mapping[str, ProviderConfig],
+    b: BudgetConfig,
+    entry: str | ActionEntry,
+    apath: str,
+    problems: Problems,
+    errors: Any,
+) -> ResolvedAction | None:
+    """One action entry: a registered action of (one of) the budget's providers, its params
+    validated, irreversibility opted into."""
+    name = entry if isinstance(entry, str) else entry.type
+    params_raw = {} if isinstance(entry, str) else dict(entry.model_extra or {})
+    wanted = params_raw.pop("provider", None)
+    acls = reg.actions.get(name)
+    if acls is None:
+        problems.append((apath, f"unknown action {name!r}; see `killswitch providers`"))
+        return None
+    provider, why = _action_provider(providers, b, name, acls.provider_type, wanted)
+    if why:
+        problems.append((apath, why))
+    try:
+        params = acls.params_model.model_validate(params_raw)
+        acls().validate(params)
+    except ValidationError as exc:
+        problems += errors(exc, apath)
+        return None
+    except ValueError as exc:
+        problems.append((apath, str(exc)))
+        return None
+    if acls.irreversible and not b.allow_irreversible:
+        problems.append(
+            (
+                apath,
+                f"{name} is irreversible; set allow_irreversible: true on the "
+                "budget to opt in, or choose a reversible action",
+            )
+        )
+    return ResolvedAction(name, params, acls.irreversible, provider if b.multi else None)
+
+
+def _action_provider(
+    providers: Mapping[str, ProviderConfig],
+    b: BudgetConfig,
+    name: str,
+    ptype: str,
+    wanted: Any,
+) -> tuple[str | None, str]:
+    """The provider an action acts through, or why there is none: one of the budget's own
+    providers of the action's type (``provider:`` on the entry picks among several)."""
+    from killswitch.plugins import GENERIC
+
+    if ptype == GENERIC:
+        return None, ""
+    known = [p for p in b.providers if p in providers]
+    fits = [p for p in known if providers[p].type == ptype]
+    types = ", ".join(f"{p} ({providers[p].type})" for p in known)
+    if wanted is not None:
+        if wanted in fits:
+            return str(wanted), ""
+        return None, (
+            f"provider: {wanted!r} is not one of this budget's {ptype} providers "
+            f"({', '.join(fits) or 'none'})"
+        )
+    if not known:  # the budget's providers are themselves in error (reported there)
+        return None, ""
+    if not fits:
+        if not b.multi:
+            return None, (
+                f"{name} belongs to provider type {ptype!r}, "
+                f"but this budget's provider is {providers[known[0]].type!r}"
+            )
+        return None, (
+            f"{name} acts on a {ptype} provider, but no source of this budget is from one "
+            f"(its sources are from: {types}); add a {ptype} source or drop the action"
+        )
+    if len(fits) > 1:
+        return None, (
+            f"{name}: this budget reads several {ptype} providers ({', '.join(fits)}); "
+            f"name the one it acts on: {{type: {name}, provider: {fits[0]}}}"
+        )
+    return fits[0], ""
 
 
 def _source_names(reg: Registry, pconf: ProviderConfig) -> list[str] | None:
@@ -547,6 +731,11 @@ def json_schema(reg: Registry | None = None) -> dict[str, Any]:
     for aname, acls in sorted(reg.actions.items()):
         sub = acls.params_model.model_json_schema()
         sub.setdefault("properties", {})["type"] = {"const": aname}
+        sub["properties"]["provider"] = {
+            "type": "string",
+            "description": "in a budget across providers: which of its providers of this "
+            "type to act through (needed only when it reads several)",
+        }
         sub["required"] = ["type", *sub.get("required", [])]
         sub["description"] = acls.summary
         defs[f"action_{aname}"] = sub

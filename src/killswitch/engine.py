@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -22,6 +22,7 @@ from killswitch.act.announce import notice
 from killswitch.act.plan import notice_kind
 from killswitch.config import BudgetConfig, Config
 from killswitch.core.evaluate import BudgetRule, Evaluation, evaluate
+from killswitch.core.fanin import Feed, evaluate_feeds
 from killswitch.core.ledger import Ledger
 from killswitch.core.scope import ObservationIndex
 from killswitch.logs import event_level
@@ -73,12 +74,29 @@ def budget_series(b: BudgetConfig) -> BudgetSeries:
     limit = b.limit_money
     return BudgetSeries(
         b.name,
-        b.provider,
+        "+".join(b.providers),  # a budget across providers: all of them, in config order
         b.window_spec,
         limit.amount,
         limit.currency,
         b.scope_spec.declared_groups(),
     )
+
+
+def linked_locks(
+    providers: Iterable[str], budgets: Iterable[BudgetConfig]
+) -> dict[str, asyncio.Lock]:
+    """One lock per set of providers that budgets across providers link (else one each).
+
+    A cycle evaluates, acts and publishes under its provider's lock: two providers' cycles that
+    evaluate the same org-wide budget take turns, so they never both decide its group's kill.
+    """
+    comp: dict[str, frozenset[str]] = {p: frozenset({p}) for p in providers}
+    for b in budgets:
+        linked = frozenset().union(*(comp[p] for p in b.providers if p in comp))
+        for p in linked:
+            comp[p] = linked
+    by_set: dict[frozenset[str], asyncio.Lock] = {}
+    return {p: by_set.setdefault(c, asyncio.Lock()) for p, c in comp.items()}
 
 
 @dataclass
@@ -116,7 +134,7 @@ class Engine:
         self.clock = clock
         self.identity = identity
         self.ledger = Ledger()
-        self.retention = Retention(config, self.ledger, store, self.source_of)
+        self.retention = Retention(config, self.ledger, store, self.source_names)
         self.policies = resolve(config)
         self.rules = {b.name: rule_for(b, self.policies[b.name]) for b in config.budgets}
         self.executor = Executor(
@@ -128,6 +146,7 @@ class Engine:
             max_actions_per_cycle=config.base.max_actions_per_cycle,
         )
         self._locks = {name: asyncio.Lock() for name in providers}
+        self._deciding = linked_locks(providers, config.budgets)
         # Database work runs here, never on the event loop: a slow or locked database delays
         # this replica's cycles, not its lease keeper, health endpoints or other coroutines.
         # One worker, so the in-memory ledger and snapshot are only ever touched by one thread.
@@ -151,7 +170,8 @@ class Engine:
 
     # ---- helpers -------------------------------------------------------------------------
     def budgets_of(self, provider: str) -> list[BudgetConfig]:
-        return [b for b in self.config.budgets if b.provider == provider]
+        """The budgets a cycle of this provider evaluates: its own and those across it."""
+        return [b for b in self.config.budgets if provider in b.providers]
 
     async def offload(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run blocking store work (and what goes with it) off the event loop."""
@@ -162,12 +182,27 @@ class Engine:
         self._db.shutdown(wait=False, cancel_futures=True)
 
     def source_of(self, b: BudgetConfig) -> str:
-        return b.source or self.providers[b.provider].default_source
+        """The source of a one-provider budget (the first of a budget across providers)."""
+        return self.sources_of(b)[0][1]
+
+    def sources_of(self, b: BudgetConfig) -> list[tuple[str, str]]:
+        """(provider, source) of every source the budget reads, defaults resolved; raises
+        KeyError for a default source of a provider this runtime did not build."""
+        return [(p, s or self.providers[p].default_source) for p, s in b.feeds]
+
+    def source_names(self, b: BudgetConfig) -> list[str]:
+        """The names of the budget's sources whose providers this runtime built."""
+        return [s or self.providers[p].default_source for p, s in b.feeds if p in self.providers]
 
     def wanted_sources(self, provider_name: str) -> list[str]:
         """The sources a poll of this provider reads: those its budgets use, else its default."""
         provider = self.providers[provider_name]
-        wanted = {self.source_of(b) for b in self.budgets_of(provider_name)}
+        wanted = {
+            s
+            for b in self.budgets_of(provider_name)
+            for p, s in self.sources_of(b)
+            if p == provider_name
+        }
         return sorted(wanted or {provider.default_source})
 
     def enqueue(self, event: Event) -> None:
@@ -205,7 +240,7 @@ class Engine:
         starts = [
             b.window_spec.at(now).start
             for b in self.config.budgets
-            if b.provider in self.providers and self.source_of(b) == source
+            if source in self.source_names(b)
         ]
         return min(starts) if starts else now - timedelta(days=1)
 
@@ -376,6 +411,9 @@ class Engine:
         sources = self.metrics.snapshot.sources
         indexes: dict[str, ObservationIndex] = {}  # one per source and cycle, shared by budgets
         for b in self.budgets_of(provider_name):
+            if b.multi:
+                out[b.name] = self.evaluate_across(b, now)
+                continue
             src = self.source_of(b)
             h = sources.get((provider_name, src))
             index = indexes.get(src)
@@ -390,6 +428,33 @@ class Engine:
                 stale=bool(h and h.stale),
             )
         return out
+
+    def evaluate_across(self, b: BudgetConfig, now: datetime) -> Evaluation:
+        """A budget across providers, in a cycle of any of them: every source's latest data,
+        the ones polled by the other providers' cycles included (see ``core.fanin``)."""
+        feeds = [self._feed(p, s, now) for p, s in self.sources_of(b)]
+        return evaluate_feeds(self.rules[b.name], feeds, self.store.states(b.name), now)
+
+    def _feed(self, provider: str, source: str, now: datetime) -> Feed:
+        """One source as it stands: its ledger (warmed from the store if its own provider has
+        not polled since start) and its health; never polled since start counts as stale."""
+        if source not in self._warm:
+            self.ledger.add(self.store.load_observations(source, self._since(source, now)))
+            self._warm.add(source)
+        h = self.metrics.snapshot.sources.get((provider, source))
+        why = (
+            "not read since the daemon started"
+            if h is None or h.last_success is None
+            else ("last poll failed" if h.error else "data older than stale_after")
+        )
+        return Feed(
+            provider,
+            source,
+            self.ledger.observations(source),
+            self.store.coverage(source) + self._unsaved_coverage.get(source, []),
+            stale=h is None or h.stale,
+            why_stale=why,
+        )
 
     async def act(self, evaluations: Mapping[str, Evaluation], now: datetime) -> None:
         """Retry failed kills, announce notices, restore, then kill (all of one cycle at once,
@@ -450,11 +515,18 @@ class Engine:
             report = CycleReport(provider_name)
             report.polls = await self.poll(provider_name, now)
             await self.offload(self.record, provider_name, report.polls, now)
-            report.evaluations = await self.offload(self.evaluate, provider_name, now)
-            if act:
-                await self.act(report.evaluations, now)
-            await self.offload(self.publish, report.evaluations, now)
+            async with self._deciding[provider_name]:
+                if self._deciding_shared(provider_name):  # another cycle may have decided since
+                    now = self.clock()
+                report.evaluations = await self.offload(self.evaluate, provider_name, now)
+                if act:
+                    await self.act(report.evaluations, now)
+                await self.offload(self.publish, report.evaluations, now)
             return report
+
+    def _deciding_shared(self, provider_name: str) -> bool:
+        lock = self._deciding[provider_name]
+        return any(other is lock for p, other in self._deciding.items() if p != provider_name)
 
     async def preview(self, provider_name: str, *, deadline: float | None = None) -> CycleReport:
         """What :meth:`cycle` would decide now, changing nothing (``killswitch plan``)."""

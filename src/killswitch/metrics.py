@@ -109,6 +109,8 @@ class BudgetRow:
     max_ratio: float | None
     p95_ratio: float | None
     candidates: tuple[TargetRow, ...]
+    # a budget across providers: (provider, source, known spend summed over its groups)
+    sources: tuple[tuple[str, str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +172,19 @@ def summarise(
         max(ratios) if ratios else None,
         p95(ratios),
         tuple(rows),
+        source_sums(statuses),
     )
+
+
+def source_sums(statuses: Sequence[GroupStatus]) -> tuple[tuple[str, str, float], ...]:
+    """Each source's known spend over the budget's groups (one series per budget x source)."""
+    sums: dict[tuple[str, str], Decimal] = {}
+    for s in statuses:
+        for part in s.sources:
+            if part.spend is not None:
+                key = (part.provider, part.source)
+                sums[key] = sums.get(key, Decimal(0)) + part.spend.amount
+    return tuple((p, src, float(v)) for (p, src), v in sorted(sums.items()))
 
 
 def select(
@@ -243,6 +257,12 @@ def _budget_families(view: Exposition) -> Iterator[Metric]:
         "95th percentile (nearest rank) of spend / limit over the budget's groups (aggregate)",
         labels=BUDGET_LABELS,
     )
+    by_source = GaugeMetricFamily(
+        "killswitch_budget_source_spend_usd",
+        "A budget across providers: one source's known spend over the budget's groups in the "
+        "current window (absent while nothing is known from it)",
+        labels=["budget", "provider", "source", "currency"],
+    )
     dropped = GaugeMetricFamily(
         "killswitch_metrics_groups_dropped",
         "Groups that qualified for per-target series but were left out by metrics.max_series",
@@ -262,7 +282,9 @@ def _budget_families(view: Exposition) -> Iterator[Metric]:
         if b.p95_ratio is not None:
             high.add_metric(lv, b.p95_ratio)
         dropped.add_metric([b.labels[0]], float(gone.get(b.labels[0], 0)))
-    yield from (limit, window_end, groups, spend, top, high, dropped)
+        for provider, source, amount in b.sources:
+            by_source.add_metric([b.labels[0], provider, source, b.labels[3]], amount)
+    yield from (limit, window_end, groups, spend, top, high, by_source, dropped)
 
 
 def _target_families(view: Exposition) -> Iterator[Metric]:

@@ -222,6 +222,9 @@ class ResolvedAction:
     name: str
     params: Any
     irreversible: bool
+    # The provider it acts through; None: the budget's own. A budget across providers
+    # (``sources:``) resolves each action to the one provider of its type among its sources.
+    provider: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +263,37 @@ class Decision:
     members: tuple[str, ...] = ()  # the finest-grain targets the group's spend came from
     dims: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     policy: BudgetPolicy = field(kw_only=True)
+    # A budget across providers: each provider's own dims, so its actions pick its targets only
+    provider_dims: Mapping[str, Mapping[str, tuple[str, ...]]] = field(
+        default_factory=dict, kw_only=True
+    )
+
+    def dims_for(self, provider: str | None) -> Mapping[str, tuple[str, ...]]:
+        """The dims an action of ``provider`` chooses its targets from (None: the budget's)."""
+        if provider is None or not self.provider_dims:
+            return self.dims
+        return self.provider_dims.get(provider, {})
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpend:
+    """One source's contribution to a group of a budget across providers (``sources:``)."""
+
+    provider: str
+    source: str
+    spend: Money | None  # None: nothing known from it (never read as $0)
+    stale: bool = False
+    complete: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "source": self.source,
+            "spend": str(self.spend.amount) if self.spend is not None else None,
+            "currency": self.spend.currency if self.spend is not None else None,
+            "stale": self.stale,
+            "complete": self.complete,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +309,7 @@ class GroupStatus:
     incomplete: bool = False
     stale: bool = False
     detail: str = ""
+    sources: tuple[SourceSpend, ...] = ()  # per-source contributions (budgets across providers)
 
     @property
     def ratio(self) -> Decimal | None:

@@ -66,11 +66,15 @@ def _groups(b: BudgetConfig, obs: Iterable[SpendObservation]) -> set[str]:
     return {g for o in obs if (g := scope.group_of(o.dims)) is not None}
 
 
-def recorded(cfg: Config, store: Store, b: BudgetConfig, source: str, now: datetime) -> Known:
-    """Targets known from state alone: statuses, stored observations, the journal."""
+def recorded(
+    cfg: Config, store: Store, b: BudgetConfig, sources: Iterable[str], now: datetime
+) -> Known:
+    """Targets known from state alone: statuses, stored observations (of every source the
+    budget reads), the journal."""
     known = Known()
     known.groups |= {r["group"] for r in store.statuses() if r.get("budget") == b.name}
-    known.groups |= _groups(b, store.load_observations(source, now - HISTORY))
+    for source in sources:
+        known.groups |= _groups(b, store.load_observations(source, now - HISTORY))
     for r in store.journal_rows(budget=b.name):
         known.groups.add(r.group)
         known.targets.add(r.target)

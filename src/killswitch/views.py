@@ -89,25 +89,47 @@ def _task_error(task: asyncio.Task[CycleReport], timeout: float) -> str:
 
 def plan_rows(engine: Engine, reports: Iterable[CycleReport]) -> list[dict[str, Any]]:
     """One row per budget group: its state (as ``status`` would show it) and the decisions."""
+    reports = list(reports)
+    _settle_across(engine, reports)
+    errors = {(r.provider, s): p.error for r in reports for s, p in r.polls.items()}
     rows: list[dict[str, Any]] = []
     for report in reports:
         batch = engine.executor.plan_kills(
             [d for d in report.decisions if d.kind is DecisionKind.KILL]
         )
         for name, ev in report.evaluations.items():
-            rows += _budget_rows(engine, report, name, ev, batch)
+            rows += _budget_rows(engine, errors, name, ev, batch)
     return rows
 
 
+def _settle_across(engine: Engine, reports: Sequence[CycleReport]) -> None:
+    """A budget across providers is in every one of its providers' previews: keep it once,
+    evaluated again now that every preview has recorded its polls (so it sums them all)."""
+    seen: set[str] = set()
+    for report in reports:
+        for name in list(report.evaluations):
+            b = engine.config.budget(name)
+            if not b.multi:
+                continue
+            if name in seen:
+                del report.evaluations[name]
+                continue
+            seen.add(name)
+            report.evaluations[name] = engine.evaluate_across(b, engine.clock())
+
+
 def _budget_rows(
-    engine: Engine, report: CycleReport, name: str, ev: Evaluation, batch: KillBatch
+    engine: Engine,
+    errors: Mapping[tuple[str, str], str | None],
+    name: str,
+    ev: Evaluation,
+    batch: KillBatch,
 ) -> list[dict[str, Any]]:
-    source = engine.source_of(engine.config.budget(name))
-    poll = report.polls.get(source)
-    rows = {
-        s.group: _status_row(s, source, poll.error if poll else None)
-        for s in engine.settled(name, ev)
-    }
+    feeds = engine.sources_of(engine.config.budget(name))
+    source = ", ".join(s if len(feeds) == 1 else f"{p}/{s}" for p, s in feeds)
+    failed = [f"{p}/{s}: {errors[(p, s)]}" for p, s in feeds if errors.get((p, s))]
+    error = errors.get(feeds[0]) if len(feeds) == 1 else "; ".join(failed) or None
+    rows = {s.group: _status_row(s, source, error) for s in engine.settled(name, ev)}
     for d in ev.decisions:
         row = rows.get(d.group)
         if row is not None:
@@ -128,6 +150,7 @@ def _status_row(s: GroupStatus, source: str, error: str | None) -> dict[str, Any
         "stale": s.stale,
         "source": source,
         "source_error": error,
+        **({"sources": [p.to_json() for p in s.sources]} if s.sources else {}),
         "decisions": [],
     }
 
@@ -162,11 +185,26 @@ def render_plan(report: Mapping[str, Any]) -> list[str]:
             f"{r['budget']} [{r['group']}] {r['state']}{stale}: {cents(r['spend'])} / "
             f"{cents(r['limit'])} {r['currency']} ({r['window']})"
         )
+        lines += _render_sources(r)
         for d in r["decisions"]:
             lines += _render_decision(d)
     if not any(r["decisions"] for r in report["budgets"]):
         lines.append("nothing to do")
     return lines
+
+
+def _render_sources(row: Mapping[str, Any]) -> list[str]:
+    """A budget across providers: each source's share of the group's spend, on one line."""
+    parts = row.get("sources") or []
+    if not parts:
+        return []
+    shares = [
+        f"{p['provider']}/{p['source']} {cents(p['spend'])}"
+        + (" (stale)" if p["stale"] else "")
+        + ("" if p["complete"] else " (incomplete)")
+        for p in parts
+    ]
+    return [f"    from: {', '.join(shares)}"]
 
 
 def _render_decision(d: Mapping[str, Any]) -> list[str]:
@@ -232,18 +270,17 @@ def status_rows(
 ) -> list[dict[str, Any]]:
     """The published rows, each marked ``stale`` (with why) and with when its window resets."""
     stale_providers = {s.provider: s.detail for s in sources if s.stale}
-    providers = {b.name: b.provider for b in config.budgets}
+    providers = {b.name: b.providers for b in config.budgets}
     out = []
     for r in rows:
-        provider = providers.get(r["budget"], "")
-        reasons = (
-            [f"{provider}: {stale_providers[provider]}"] if provider in stale_providers else []
-        )
+        mine = providers.get(r["budget"], ())
+        reasons = [f"{p}: {stale_providers[p]}" for p in mine if p in stale_providers]
         if r.get("stale") and not reasons:
             reasons.append("its source was stale at the last cycle")
-        pconf = config.providers.get(provider)
+        # any of its providers' cycles updates a budget across providers: the slowest bounds it
+        thresholds = [config.providers[p].stale_threshold for p in mine if p in config.providers]
         age = now - datetime.fromisoformat(r["updated_at"])
-        if pconf is not None and age > pconf.stale_threshold:
+        if thresholds and age > max(thresholds):
             reasons.append(f"status last updated {ago(age)} ago: is the daemon running?")
         resets_in = datetime.fromisoformat(r["window_end"]) - now
         out.append(
@@ -272,6 +309,7 @@ def render_status(
             f"{cents(r['limit']):>10} {ratio:>7}  {r['window'][:14]:14} {resets}"
             + ("  STALE" if r["stale"] else "")
         )
+        lines += _render_sources(r)
     if sources:
         lines.append("sources:")
         lines += [

@@ -33,6 +33,7 @@ from killswitch.act.plan import (
     Undo,
     plan_kills,
     plan_restore,
+    provider_of,
     resolve_row,
 )
 from killswitch.act.runner import ActionResult, run_op, snapshot
@@ -151,10 +152,10 @@ class Executor:
         """Each target's prior state, or the event saying why nothing is done (do not act blind)."""
         if plan.dry_run:
             return [None] * len(plan.ops)
-        provider = self.providers[plan.policy.provider]
         out = []
         for op in plan.ops:
             try:
+                provider = self.providers[provider_of(op.action, plan.policy)]
                 out.append(await snapshot(op, provider))
             except Exception as exc:
                 error = redact(str(exc) or type(exc).__name__)
@@ -268,7 +269,7 @@ class Executor:
         snapshot: Mapping[str, Any] | None = None,
     ) -> ActionResult:
         """Call the provider for a journaled intent, then record the outcome."""
-        provider = self.providers[policy.provider]
+        provider = self.providers[provider_of(op.action, policy)]
         fence = self.journal.store.fence
         if fence is not None:
             # Re-checked right before the call: a replica that lost the lease since the intent

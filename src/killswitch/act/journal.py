@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from killswitch.act.plan import KillPlan, Undo
+from killswitch.act.plan import KillPlan, Undo, provider_of
 from killswitch.act.runner import ActionResult, Outcome
 from killswitch.model import BudgetPolicy, Decision, TargetState
 from killswitch.secrets import redact
@@ -71,6 +71,7 @@ class Journal:
         rows = [
             {
                 **self._row(d, op.action.name, op.target, JournalOp.KILL, status, manual),
+                "provider": provider_of(op.action, d.policy),
                 "prior": dict(snap) if snap is not None else None,
                 "params": op.action.params.model_dump(mode="json", exclude={"secret"}),
                 "spend": str(d.spend.amount) if d.spend else None,
@@ -91,6 +92,7 @@ class Journal:
         row = {
             **self._row(d, k.action, k.target, JournalOp.RESTORE, status, manual),
             "grp": k.group,
+            "provider": provider_of(undo.op.action, d.policy),
             "params": k.params,
             "kill_id": k.id,
         }

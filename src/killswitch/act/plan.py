@@ -83,11 +83,12 @@ class KillPlan:
 def plan_kill(d: Decision, only_target: str | None = None) -> KillPlan:
     """Every (action, target) the decision's policy calls for, minus protected ones."""
     policy = d.policy
-    req = TargetRequest(d.group, policy.scope_each, d.dims)
     ops: list[Op] = []
     protected: list[str] = []
     for ra in policy.actions:
         impl = registry.actions[ra.name]()
+        # each action picks among its own provider's targets (a budget across providers)
+        req = TargetRequest(d.group, policy.scope_each, d.dims_for(ra.provider))
         for target in impl.targets(ra.params, req):
             if only_target is not None and only_target not in (target, d.group):
                 continue
@@ -163,9 +164,19 @@ def plan_restore(
     return RestorePlan(d, tuple(undo))
 
 
+def provider_of(ra: ResolvedAction, policy: BudgetPolicy) -> str:
+    """The provider an action acts through: its own in a budget across providers, else the
+    budget's."""
+    return ra.provider or policy.provider
+
+
 def resolve_row(policy: BudgetPolicy, row: JournalRow) -> ResolvedAction | None:
     """The configured action a journal row was made by: same name and params, else same name."""
-    same_name = [ra for ra in policy.actions if ra.name == row.action]
+    same_name = [
+        ra
+        for ra in policy.actions
+        if ra.name == row.action and (row.provider or policy.provider) == provider_of(ra, policy)
+    ]
     for ra in same_name:
         if ra.params.model_dump(mode="json", exclude={"secret"}) == row.params:
             return ra

@@ -14,7 +14,7 @@ def policy_of(config: Config, budget: BudgetConfig) -> BudgetPolicy:
     """One budget's policy: the global rails (protect, dry_run) joined with the budget's own."""
     return BudgetPolicy(
         name=budget.name,
-        provider=budget.provider,
+        provider=budget.home,
         limit=budget.limit_money,
         window=budget.window_spec,
         actions=tuple(config.actions.get(budget.name, ())),

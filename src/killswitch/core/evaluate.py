@@ -61,6 +61,10 @@ class Evaluation:
     states: dict[str, TargetState] = field(default_factory=dict)
 
 
+def _dims(dims: Mapping[str, set[str]]) -> dict[str, tuple[str, ...]]:
+    return {k: tuple(sorted(v)) for k, v in dims.items()}
+
+
 def _fmt(x: Decimal) -> str:
     return format(x.normalize(), "f")
 
@@ -101,15 +105,39 @@ def evaluate(
     currency = rule.limit.currency
     for g in sorted(groups):
         gs = group_spend(grouped.get(g, {}), window, currency, now, coverage, vouched=ctx.vouched)
-        ge = _Group(ctx, g, gs, prior.get(g, blank))
-        ge.alert_incomplete()
-        ge.warn()
-        ge.breach_or_restore()
-        if ge.decisions:
-            out.decisions += ge.decisions
-        out.states[g] = ge.state()
-        out.statuses.append(ge.status(stale))
+        _judge_group(ctx, g, gs, prior.get(g, blank), out, stale)
     return out
+
+
+def judge(
+    rule: BudgetRule,
+    spends: Mapping[str, GroupSpend],
+    prior: Mapping[str, TargetState],
+    window: Window,
+    *,
+    stale: bool = False,
+) -> Evaluation:
+    """:func:`evaluate` from each group's spend however it was summed (``core.fanin`` sums a
+    budget across providers source by source, then calls this)."""
+    ctx = _Context(rule, window, False)
+    out = Evaluation()
+    blank = TargetState()
+    for g in sorted(spends):
+        _judge_group(ctx, g, spends[g], prior.get(g, blank), out, stale)
+    return out
+
+
+def _judge_group(
+    ctx: _Context, g: str, gs: GroupSpend, st: TargetState, out: Evaluation, stale: bool
+) -> None:
+    ge = _Group(ctx, g, gs, st)
+    ge.alert_incomplete()
+    ge.warn()
+    ge.breach_or_restore()
+    if ge.decisions:
+        out.decisions += ge.decisions
+    out.states[g] = ge.state()
+    out.statuses.append(ge.status(stale))
 
 
 class _Context:
@@ -202,8 +230,9 @@ class _Group:
                 reason,
                 threshold,
                 tuple(self.gs.members),
-                {k: tuple(sorted(v)) for k, v in self.gs.dims.items()},
+                _dims(self.gs.dims),
                 policy=self.policy,
+                provider_dims={p: _dims(d) for p, d in self.gs.provider_dims.items()},
             )
         )
 
@@ -278,6 +307,7 @@ class _Group:
             incomplete=self.incomplete,
             stale=stale,
             detail="; ".join(self.gs.notes),
+            sources=self.gs.parts,
         )
 
     def _state(self) -> BudgetState:

@@ -17,6 +17,7 @@ from killswitch.model import (
     Coverage,
     Money,
     ObservationKind,
+    SourceSpend,
     SpendObservation,
     Window,
 )
@@ -108,6 +109,9 @@ class GroupSpend:
     dims: dict[str, set[str]]
     notes: list[str]
     currency_mismatch: bool = False
+    # A budget across providers: each source's contribution, and each provider's own dims
+    parts: tuple[SourceSpend, ...] = ()
+    provider_dims: dict[str, dict[str, set[str]]] = field(default_factory=dict)
 
 
 def group_spend(

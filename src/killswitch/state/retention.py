@@ -30,13 +30,13 @@ class Retention:
         config: Config,
         ledger: Ledger,
         store: Store,
-        source_of: Callable[[BudgetConfig], str],
+        sources_of: Callable[[BudgetConfig], list[str]],
     ) -> None:
         self.settings = config.base.retention
         self.budgets = config.budgets
         self.ledger = ledger
         self.store = store
-        self.source_of = source_of
+        self.sources_of = sources_of
         self._pruned: dict[str, datetime] = {}
         self._housekept: datetime | None = None
 
@@ -44,7 +44,7 @@ class Retention:
         out = []
         for b in self.budgets:
             try:
-                if self.source_of(b) == source:
+                if source in self.sources_of(b):
                     out.append(b.window_spec)
             except KeyError:  # a budget on a provider this runtime did not build
                 continue

@@ -119,6 +119,7 @@ class JournalRow:
     created_at: datetime
     updated_at: datetime
     spend: str | None = None
+    provider: str = ""  # the provider acted through ("" in rows from before it was recorded)
 
     def to_json(self) -> dict[str, Any]:
         d = self.__dict__.copy()
@@ -780,6 +781,7 @@ def status_json(s: GroupStatus) -> dict[str, Any]:
         "incomplete": s.incomplete,
         "stale": s.stale,
         "detail": s.detail,
+        **({"sources": [p.to_json() for p in s.sources]} if s.sources else {}),
     }
 
 
@@ -819,6 +821,7 @@ def _journal(r: Any) -> JournalRow:
         created_at=r["created_at"],
         updated_at=r["updated_at"],
         spend=r["spend"],
+        provider=r["provider"] or "",
     )
 
 

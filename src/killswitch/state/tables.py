@@ -91,6 +91,8 @@ journal = Table(
     Column("grp", String(512), nullable=False),
     Column("target", String(1024), nullable=False),
     Column("action", String(128), nullable=False),
+    # the provider the action went through (a budget across providers has several); "" before
+    Column("provider", String(128), nullable=False, server_default=""),
     Column("op", String(16), nullable=False),  # kill | restore
     # pending -> done | failed; failed -> abandoned (superseded by a restore); dry_run is final
     # on creation (values: killswitch.act.journal.JournalStatus)

@@ -59,6 +59,12 @@ class HttpJsonProvider(Provider[HttpJsonConfig]):
         """Source names budgets may use (checked at config load)."""
         return [r.name for r in config.requests]
 
+    @staticmethod
+    def source_currency(config: HttpJsonConfig, source: str) -> str | None:
+        """The currency a source reports in, when config fixes it (None: read per row)."""
+        req = next((r for r in config.requests if r.name == source), None)
+        return req.currency if req is not None and req.currency_path is None else None
+
     def sources(self) -> Mapping[str, Source]:
         return self._sources
 

@@ -54,6 +54,11 @@ class PrometheusProvider(Provider[PrometheusConfig]):
         """Source names budgets may use (checked at config load)."""
         return [q.name for q in config.queries]
 
+    @staticmethod
+    def source_currency(config: PrometheusConfig, source: str) -> str | None:
+        """Every query's amounts are in its configured currency."""
+        return next((q.currency for q in config.queries if q.name == source), None)
+
     def sources(self) -> Mapping[str, Source]:
         return self._sources
 
