@@ -442,17 +442,22 @@ class Engine:
             self.ledger.add(self.store.load_observations(source, self._since(source, now)))
             self._warm.add(source)
         h = self.metrics.snapshot.sources.get((provider, source))
-        why = (
-            "not read since the daemon started"
-            if h is None or h.last_success is None
-            else ("last poll failed" if h.error else "data older than stale_after")
-        )
+        threshold = self.providers[provider].config.stale_threshold
+        # judged now, not at its own last poll: another provider's cycle may run long after it
+        if h is None or h.last_success is None:
+            why = "not read since the daemon started"
+        elif h.error:
+            why = "last poll failed"
+        elif now - h.last_success > threshold:
+            why = f"last read {now - h.last_success} ago"
+        else:
+            why = ""
         return Feed(
             provider,
             source,
             self.ledger.observations(source),
             self.store.coverage(source) + self._unsaved_coverage.get(source, []),
-            stale=h is None or h.stale,
+            stale=bool(why),
             why_stale=why,
         )
 

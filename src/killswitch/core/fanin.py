@@ -10,6 +10,8 @@ other. What is not known is never read as $0:
 * a stale source (its provider's last poll failed, its data is older than ``stale_after``, or it
   has not been read since the daemon started) counts with its last good data, and marks every
   group stale;
+* a killed group is restored only while every source is fresh: a new window's spend is not
+  known to be under the line while one of its sources cannot be read;
 * amounts in another currency than the limit are never added: the group is incomplete (its
   data cannot be trusted), its state ``error``, and the detail names the source.
 
@@ -31,6 +33,7 @@ from killswitch.core.spend import GroupSpend, group_spend
 from killswitch.model import (
     BudgetState,
     Coverage,
+    DecisionKind,
     GroupStatus,
     Money,
     SourceSpend,
@@ -83,8 +86,11 @@ def evaluate_feeds(
         )
         for g in groups
     }
-    ev = judge(rule, spends, prior, window, stale=any(f.stale for f in feeds))
+    stale = any(f.stale for f in feeds)
+    ev = judge(rule, spends, prior, window, stale=stale)
     ev.statuses = [_mismatch(s, spends[s.group]) for s in ev.statuses]
+    if stale:  # a restore changes no state in the core: holding it back just waits a cycle
+        ev.decisions = [d for d in ev.decisions if d.kind is not DecisionKind.RESTORE]
     return ev
 
 
