@@ -233,6 +233,8 @@ def _journal_line(r: Any) -> str:
     return (
         f"#{r.id} {r.created_at:%Y-%m-%d %H:%M:%S} {r.op:7} {r.status:9} {r.action} "
         f"on {r.target} [{r.budget}/{r.group}]"
+        # a budget across providers may act through two providers of one type: say which
+        + (f" via {r.provider}" if r.provider and not r.action.startswith(f"{r.provider}.") else "")
         + (" manual" if r.manual else "")
         + spend
         + (f": {r.reason}" if r.reason else "")
