@@ -29,7 +29,7 @@ from killswitch.errors import StartupError
 from killswitch.leadership import LEASE_NAME, Leadership
 from killswitch.metrics import Metrics
 from killswitch.notifiers import build_notifiers
-from killswitch.plugins import Provider, ProviderContext, registry
+from killswitch.plugins import Provider, ProviderContext, Service, registry
 from killswitch.pricing import PriceBook
 from killswitch.server import Health, serve
 from killswitch.state import Store
@@ -105,6 +105,7 @@ def build(
         drift_alert_ratio=config.base.reconciliation.drift_alert_ratio,
         http_transport=transport,
         hooks=tuple(hooks),
+        state=store,
     )
     providers = {
         name: registry.providers[pc.type](name, pc, ctx) for name, pc in config.providers.items()
@@ -239,6 +240,21 @@ class Daemon:
         except OSError as exc:
             raise StartupError(listen_error(listen, exc)) from None
 
+    def serve_providers(self) -> list[Service]:
+        """Start what providers serve (the ingest listener); a bind failure is one line."""
+        services: list[Service] = []
+        for p in self.rt.providers.values():
+            try:
+                service = p.serve()
+            except OSError as exc:
+                for s in services:
+                    s.stop()
+                listen = str(getattr(p.config, "listen", "?"))
+                raise StartupError(f"provider {p.name}: {listen_error(listen, exc)}") from None
+            if service is not None:
+                services.append(service)
+        return services
+
     async def _take_over(self) -> None:
         """Newly the holder: finish what a previous holder journaled, then poll at once."""
         await self._guarded("resume", self._resume())
@@ -279,11 +295,15 @@ class Daemon:
         rt = self.rt
         self._loop = asyncio.get_running_loop()
         server = None if once else self.listen()  # before the banner: a failure is the first line
+        services: list[Service] = []
         self.banner()
         try:
             await self._first_lease(once=once)
+            services = [] if once else self.serve_providers()  # standbys take pushes too
         except StartupError:
             self.lease.stop(release=False)
+            for s in services:
+                s.stop()
             if server is not None:
                 server.shutdown()
             await rt.aclose()
@@ -312,6 +332,8 @@ class Daemon:
             return 0
         finally:
             self.lease.stop(release=True)
+            for s in services:
+                s.stop()
             if server is not None:
                 server.shutdown()
             await rt.aclose()

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from importlib.metadata import entry_points
-from typing import Any, ClassVar, Generic, Protocol, get_args, get_origin
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, get_args, get_origin
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -39,6 +39,9 @@ from killswitch.durations import parse_duration
 from killswitch.errors import RefusedAction
 from killswitch.model import Money, PollResult, Window
 from killswitch.pricing import PriceBook
+
+if TYPE_CHECKING:
+    from killswitch.state import Store
 
 H = TypeVar("H")
 
@@ -72,6 +75,8 @@ class ProviderContext:
     """What the daemon hands a provider: prices, drift thresholds, and typed injection points.
 
     ``http_transport`` serves every provider that speaks HTTP through :mod:`killswitch.http`.
+    ``state`` is the daemon's state store, for the rare provider whose spend lives there (push
+    ingest keeps the events it accepted); None where no store was built.
     ``hooks`` carries provider-specific injections (SDK credentials, client factories, ready
     clients): each provider defines its own frozen dataclass for them (``AwsHooks``,
     ``GcpHooks``, ...) and reads it with :meth:`hook`, so a hook is typed where it is used and
@@ -83,10 +88,17 @@ class ProviderContext:
     drift_alert_ratio: Decimal = Decimal("0.05")
     http_transport: httpx.AsyncBaseTransport | None = None
     hooks: tuple[object, ...] = ()
+    state: Store | None = None
 
     def hook(self, kind: type[H]) -> H | None:
         """The injected hook of type ``kind``, or None when the daemon was given none."""
         return next((h for h in self.hooks if isinstance(h, kind)), None)
+
+
+class Service(Protocol):
+    """Something a provider serves while the daemon runs (a listener); stopped at exit."""
+
+    def stop(self) -> None: ...
 
 
 class Source(Protocol):
@@ -167,6 +179,15 @@ class Provider(ABC, Generic[ConfigT]):
             result = await source.poll(now, now - timedelta(hours=1))
             findings.append(DoctorFinding(f"read {name}", result.ok, result.error or "ok"))
         return findings
+
+    def serve(self) -> Service | None:
+        """Start what this provider serves itself (the ingest listener), or None.
+
+        Only the long-running daemon calls it, once, and stops the result when it exits:
+        ``once``, ``plan`` and the CLI read sources without opening anything. An OSError (a
+        port in use) is reported as a one-line start-up error.
+        """
+        return None
 
     async def aclose(self) -> None:
         """Release clients."""
@@ -512,6 +533,7 @@ __all__ = [
     "ProviderT",
     "Registry",
     "Reversibility",
+    "Service",
     "Source",
     "State",
     "TargetRequest",

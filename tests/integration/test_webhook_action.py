@@ -51,6 +51,7 @@ async def test_webhook_action_posts_kill_and_restore(
     clock.advance(minutes=20)
     await rt.engine.cycle("sim")
     (kill,) = seen
+    assert str(kill.url) == "https://ops.example/kill"  # as configured, no trailing slash
     body = json.loads(kill.content)
     assert (body["op"], body["budget"], body["target"], body["limit"]) == (
         "kill",

@@ -170,3 +170,23 @@ open_kills = Table(
     Column("actor", String(256), nullable=False, server_default=""),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# Spend events pushed to an ``ingest`` provider, kept while a budget window can still need them.
+# The unique key makes a replayed batch store each event once.
+ingest_events = Table(
+    "ingest_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider", String(128), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("target", String(512), nullable=False),
+    Column("dims", JSON, nullable=False),
+    Column("time", UTCDateTime(), nullable=False),
+    Column("bucket_start", UTCDateTime(), nullable=False),  # the minute the event counts in
+    Column("amount", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("provider", "event_id", name="uq_ingest_event"),
+)
+Index("ix_ingest_events_bucket", ingest_events.c.provider, ingest_events.c.bucket_start)
+Index("ix_ingest_events_received", ingest_events.c.provider, ingest_events.c.received_at)

@@ -22,8 +22,7 @@ class FakeBilling:
         self.kills: list[Request] = []
         self.server = StandIn()
         self.server.route("GET", "/v1/usage")(self.usage)
-        # the webhook action posts to the URL with a trailing slash (httpx joins base_url + "")
-        self.server.route("POST", "/kill/?")(lambda r: self.kills.append(r) or (200, {}))
+        self.server.route("POST", "/kill")(lambda r: self.kills.append(r) or (200, {}))
 
     def usage(self, r: Request) -> tuple[int, Any]:
         if r.headers.get("authorization") != f"Bearer {TOKEN}":

@@ -77,7 +77,7 @@ def test_budget_on_prometheus_spend_trips_a_kill(prom: PromStack, tmp_path: Path
     kills: list[Request] = []
     hook = StandIn()
     # the webhook action posts to the URL with a trailing slash (httpx joins base_url + "")
-    hook.route("POST", "/kill/?")(lambda r: kills.append(r) or (200, {}))
+    hook.route("POST", "/kill")(lambda r: kills.append(r) or (200, {}))
     hook.start()
     d = DaemonProcess(config(prom, hook), tmp_path, env={"PROM_TOKEN": TOKEN})
     try:

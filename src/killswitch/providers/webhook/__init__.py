@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 from pydantic import AnyHttpUrl, Field, SecretStr
@@ -63,10 +64,18 @@ class WebhookAction(Action[Provider[Any], WebhookParams]):
         ts = str(int(ctx.now.timestamp()))
         secret = params.secret.get_secret_value() if params.secret else None
         transport: httpx.AsyncBaseTransport | None = provider.context.http_transport
-        client = ProviderHTTP(str(params.url), timeout=params.timeout, transport=transport)
+        # To the URL as configured: joining the base URL with "" would POST to url + "/".
+        # Errors name the path only; the query (which may carry a token) goes as params.
+        parts = urlsplit(str(params.url))
+        origin = f"{parts.scheme}://{parts.netloc}"
+        client = ProviderHTTP(origin, timeout=params.timeout, transport=transport)
         try:
             resp = await client.request(
-                "POST", "", content=body, headers=signed_headers(secret, ts, body)
+                "POST",
+                parts.path or "/",
+                params=dict(parse_qsl(parts.query)),
+                content=body,
+                headers=signed_headers(secret, ts, body),
             )
             return resp.status_code
         finally:
