@@ -168,7 +168,7 @@ def _priced(
             422, f"{where}.model: model prices are USD; this endpoint takes {currency}"
         )
     result = prices.price(event.provider, event.model, event.usage, at)
-    if result.amount is None:
+    if result.amount is None or not prices.knows(event.provider, event.model):
         raise BatchError(
             422,
             f"{where}.model: no price known for {event.model!r} at {event.provider!r}; send "

@@ -236,7 +236,7 @@ class Listener:
         ]
         for th in self._threads:
             th.start()
-        log.info("ingest listening", provider=intake.provider, listen=intake.config.listen)
+        log.info("ingest listening", provider=intake.provider, host=host, port=self.port)
 
     @property
     def port(self) -> int:
