@@ -167,6 +167,46 @@ def plan(
 
 
 @app.command()
+def caps(
+    config: ConfigOpt,
+    json_out: JsonOpt = False,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="overall deadline for reading every cap, seconds")
+    ] = 30.0,
+) -> None:
+    """Native caps: per budget and target, the configured cap, the provider's actual cap and
+    whether they agree (in_sync, drift, unsupported, unreadable). Reads live; changes nothing.
+
+    Exit 0 when every cap is in sync, 1 when any drifted or could not be read.
+    """
+    from killswitch.act.caps import inspect_all
+
+    rt = _runtime(config)
+
+    async def go() -> list[Any]:
+        try:
+            return await inspect_all(rt.config.budgets, rt.providers, timeout)
+        finally:
+            await rt.aclose()
+
+    rows = asyncio.run(go())
+    bad = [r for r in rows if r.status.value in ("drift", "unreadable")]
+    if json_out:
+        typer.echo(json.dumps({"ok": not bad, "caps": [r.to_json() for r in rows]}, indent=2))
+    elif not rows:
+        typer.echo("no budget sets native_cap")
+    for r in [] if json_out else rows:
+        want = r.desired.describe() if r.desired else "-"
+        got = r.actual.describe() if r.actual else "-"
+        why = f" ({r.reason})" if r.reason else ""
+        typer.echo(
+            f"{r.budget} [{r.mode}] {r.provider}/{r.target}: configured {want}, "
+            f"actual {got}: {r.status.value}{why}"
+        )
+    raise typer.Exit(1 if bad else 0)
+
+
+@app.command()
 def status(config: ConfigOpt, json_out: JsonOpt = False) -> None:
     """Every budget group: spend, limit, ratio, window and when it resets, state (as of the
     daemon's last cycle). Exit 1 when that data is stale or there is none yet."""

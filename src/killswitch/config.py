@@ -33,7 +33,7 @@ from killswitch.core.scope import Scope
 from killswitch.core.windows import WindowSpec
 from killswitch.errors import ConfigError
 from killswitch.model import Money, ResolvedAction
-from killswitch.plugins import ProviderConfig, Registry, registry
+from killswitch.plugins import CapRequest, CapUnsupported, ProviderConfig, Registry, registry
 from killswitch.pricing import ModelPrice
 from killswitch.secrets import resolve_tree
 
@@ -137,6 +137,11 @@ class BudgetConfig(Strict):
     )
     protect: tuple[str, ...] = ()
     description: str = ""
+    native_cap: bool | Literal["verify"] = Field(
+        default=False,
+        description="true: keep the provider's own hard cap equal to the limit (set it, and "
+        "set it back when changed outside killswitch); verify: only alert when it differs",
+    )
 
     @field_validator("name")
     @classmethod
@@ -521,6 +526,8 @@ def parse(data: Any, *, reg: Registry | None = None, source_path: str | None = N
             problems.append((f"{path}.name", f"duplicate budget name {b.name!r}"))
         seen.add(b.name)
         problems += _check_feeds(reg, base, providers, b, path)
+        if b.native_cap is not False:
+            problems += _native_cap_problems(reg, providers, b, f"{path}.native_cap")
         resolved = []
         for j, entry in enumerate(b.actions):
             ra = _resolve_action(reg, providers, b, entry, f"{path}.actions[{j}]", problems, errors)
@@ -687,6 +694,36 @@ def _action_provider(
             f"name the one it acts on: {{type: {name}, provider: {fits[0]}}}"
         )
     return fits[0], ""
+
+
+def cap_request(b: BudgetConfig) -> CapRequest:
+    """What a budget asks of its provider's native cap."""
+    return CapRequest(b.name, b.scope_spec, b.window_spec, b.limit_money)
+
+
+def _native_cap_problems(
+    reg: Registry, providers: Mapping[str, ProviderConfig], b: BudgetConfig, path: str
+) -> list[tuple[str, str]]:
+    """``native_cap`` on a budget whose shape has no cap at its provider is an error naming why."""
+    if b.multi:
+        return [
+            (
+                path,
+                "a budget across providers has no single native cap to keep; set native_cap "
+                "on a budget with one provider, or remove it here",
+            )
+        ]
+    pconf = providers.get(b.provider or "")
+    if pconf is None:  # unknown or invalid provider: reported where it is named
+        return []
+    caps = reg.caps_for(pconf.type)
+    if caps is None:
+        return [(path, f"provider type {pconf.type!r} has no native cap killswitch can set")]
+    try:
+        caps.desired(cap_request(b))
+    except CapUnsupported as exc:
+        return [(path, str(exc))]
+    return []
 
 
 def _source_names(reg: Registry, pconf: ProviderConfig) -> list[str] | None:

@@ -19,6 +19,7 @@ import structlog
 
 from killswitch.act import Acted, Executor, KillMode, resolve
 from killswitch.act.announce import notice
+from killswitch.act.caps import CapKeeper
 from killswitch.act.plan import notice_kind
 from killswitch.config import BudgetConfig, Config
 from killswitch.core.evaluate import BudgetRule, Evaluation, evaluate
@@ -145,6 +146,7 @@ class Engine:
             identity=identity,
             max_actions_per_cycle=config.base.max_actions_per_cycle,
         )
+        self.caps = CapKeeper(self.executor.journal, providers, dry_run=config.base.dry_run)
         self._locks = {name: asyncio.Lock() for name in providers}
         self._deciding = linked_locks(providers, config.budgets)
         # Database work runs here, never on the event loop: a slow or locked database delays
@@ -480,6 +482,11 @@ class Engine:
             async for acted in self.executor.run_kills(kills, now):
                 self.emit(acted)
 
+    async def sync_caps(self, provider_name: str, now: datetime) -> None:
+        """Keep native caps equal to the limits (first line of defence; the kill path is second)."""
+        for event in await self.caps.sync(self.budgets_of(provider_name), now):
+            self.enqueue(event)
+
     async def resume(self, now: datetime) -> int:
         """Replay what a crash left pending; returns how many journal rows were replayed."""
         replayed = 0
@@ -526,6 +533,7 @@ class Engine:
                 report.evaluations = await self.offload(self.evaluate, provider_name, now)
                 if act:
                     await self.act(report.evaluations, now)
+                    await self.sync_caps(provider_name, now)
                 await self.offload(self.publish, report.evaluations, now)
             return report
 

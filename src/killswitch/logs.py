@@ -33,6 +33,7 @@ _WARNING_EVENTS = frozenset(
         "incomplete",
         "source_stale",
         "estimate_drift",
+        "native_cap_drift",
     }
 )
 

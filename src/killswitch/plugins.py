@@ -35,6 +35,9 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from typing_extensions import TypeVar  # default= (PEP 696): bare Provider / Action stay valid
 
+from killswitch.core.caps import NativeCap
+from killswitch.core.scope import Scope
+from killswitch.core.windows import WindowSpec
 from killswitch.durations import parse_duration
 from killswitch.errors import RefusedAction
 from killswitch.model import Money, PollResult, Window
@@ -387,8 +390,61 @@ def _type_args(cls: type, generic: type) -> tuple[Any, ...] | None:
     return None
 
 
+class CapUnsupported(ValueError):
+    """This budget's shape has no native cap at its provider; the message says why."""
+
+
+@dataclass(frozen=True)
+class CapRequest:
+    """What a budget asks of a provider's native cap: its scope, window and limit."""
+
+    budget: str
+    scope: Scope
+    window: WindowSpec
+    limit: Money
+
+
+class NativeCaps(ABC, Generic[ProviderT]):
+    """A provider's own hard cap, read and written so killswitch can keep it equal to a budget.
+
+    ``desired`` is pure and runs at config validation (no provider is built then): it returns
+    the cap a budget maps to, or raises :class:`CapUnsupported` naming why the shape does not
+    fit. The other hooks only read and write; whether to write is decided by the core
+    (:func:`killswitch.core.caps.judge`), never here. ``write`` must be idempotent (the same
+    cap twice is one change) and return the cap the provider reports afterwards.
+    """
+
+    provider_type: ClassVar[str]
+    summary: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        (provider_arg,) = _type_args(cls, NativeCaps) or (None,)
+        ptype = getattr(provider_arg, "type", None)
+        if isinstance(ptype, str) and "provider_type" not in cls.__dict__:
+            cls.provider_type = ptype
+
+    @classmethod
+    @abstractmethod
+    def desired(cls, request: CapRequest) -> NativeCap:
+        """The cap for this budget, or raise CapUnsupported(reason)."""
+
+    @abstractmethod
+    async def targets(self, provider: ProviderT, request: CapRequest) -> list[str]:
+        """The targets whose cap the budget sets (keys, projects), read live when needed."""
+
+    @abstractmethod
+    async def read(self, provider: ProviderT, target: str) -> NativeCap:
+        """The cap set at the provider now (``NativeCap(None)`` when there is none)."""
+
+    @abstractmethod
+    async def write(self, provider: ProviderT, target: str, cap: NativeCap) -> NativeCap:
+        """Set the cap; return what the provider reports afterwards."""
+
+
 P = TypeVar("P", bound=type[Provider[Any]])
 A = TypeVar("A", bound=type[Action[Any, Any]])
+C = TypeVar("C", bound=type[NativeCaps[Any]])
 V = TypeVar("V")
 
 
@@ -427,6 +483,7 @@ class Registry:
     def __init__(self) -> None:
         self._providers: dict[str, type[Provider[Any]]] = {}
         self._actions: dict[str, type[Action[Any, Any]]] = {}
+        self._caps: dict[str, type[NativeCaps[Any]]] = {}
         self.providers: Mapping[str, type[Provider[Any]]] = _Lazy(self, self._providers)
         self.actions: Mapping[str, type[Action[Any, Any]]] = _Lazy(self, self._actions)
         # provider package -> why it could not load (an optional SDK is not installed)
@@ -446,6 +503,19 @@ class Registry:
             raise ValueError(f"action {cls.name!r} registered twice")
         self._actions[cls.name] = cls
         return cls
+
+    def caps(self, cls: C) -> C:
+        """Register a provider type's native-cap hooks (one class per provider type)."""
+        if cls.provider_type in self._caps and self._caps[cls.provider_type] is not cls:
+            raise ValueError(f"native caps for {cls.provider_type!r} registered twice")
+        self._caps[cls.provider_type] = cls
+        return cls
+
+    def caps_for(self, provider_type: str) -> type[NativeCaps[Any]] | None:
+        """The native-cap hooks of a provider type, or None when it has no cap we can set."""
+        if provider_type not in self._caps:
+            self.import_for(provider_type)
+        return self._caps.get(provider_type)
 
     def load(self) -> Registry:
         """Kept for callers that prepare the registry: lookups import what they name."""
@@ -522,9 +592,12 @@ __all__ = [
     "Action",
     "ActionContext",
     "ActionParams",
+    "CapRequest",
+    "CapUnsupported",
     "Capabilities",
     "ConfigT",
     "DoctorFinding",
+    "NativeCaps",
     "ParamsT",
     "Prior",
     "Provider",

@@ -35,6 +35,7 @@ class JournalStatus(enum.StrEnum):
 class JournalOp(enum.StrEnum):
     KILL = "kill"
     RESTORE = "restore"
+    CAP = "cap"  # a native cap set (back) to the budget's limit; prior = the cap it replaced
 
 
 class KillMode(enum.StrEnum):
@@ -121,6 +122,52 @@ class Journal:
             "actor": self.identity,
             "reason": redact(d.reason),
         }
+
+    def cap_intent(
+        self,
+        budget: str,
+        target: str,
+        action: str,
+        prior: Mapping[str, Any],
+        params: Mapping[str, Any],
+        now: datetime,
+        reason: str,
+    ) -> int:
+        """A native-cap write, journaled before it is made; ``prior`` is the value it replaces.
+
+        Such rows are never replayed: the next cycle reads the cap again and decides afresh.
+        """
+        row = {
+            "budget": budget,
+            "grp": target,
+            "target": target,
+            "action": action,
+            "op": JournalOp.CAP.value,
+            "status": JournalStatus.PENDING.value,
+            "params": dict(params),
+            "prior": dict(prior),
+            "manual": False,
+            "actor": self.identity,
+            "reason": redact(reason),
+        }
+        with self.store.tx() as conn:
+            (row_id,) = self.store.journal_add(conn, [row], now)
+        return row_id
+
+    def cap_done(self, row_id: int, now: datetime) -> None:
+        self.store.journal_finish(row_id, JournalStatus.DONE.value, now)
+
+    def last_cap(self, budget: str, target: str) -> JournalRow | None:
+        """The newest native-cap write that took effect for this target, if any."""
+        rows = self.store.journal_rows(
+            budget=budget,
+            group=target,
+            op=JournalOp.CAP.value,
+            status=[JournalStatus.DONE.value],
+            limit=1,
+            newest_first=True,
+        )
+        return rows[0] if rows else None
 
     # ---- outcomes ----------------------------------------------------------------------
     def finish(self, row_id: int, result: ActionResult, now: datetime) -> None:

@@ -23,6 +23,8 @@ TITLES = {
     "source_stale": "Spend source stale",
     "source_recovered": "Spend source recovered",
     "estimate_drift": "Estimated vs billed spend drift",
+    "native_cap_drift": "Native cap changed outside killswitch",
+    "native_cap_failed": "Native cap could not be set",
 }
 
 

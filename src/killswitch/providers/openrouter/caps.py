@@ -1,0 +1,92 @@
+"""OpenRouter's native cap: a key's ``limit`` (USD) with ``limit_reset`` daily/weekly/monthly.
+
+OpenRouter resets limits at 00:00 UTC, weeks from Monday (the spec's PATCH /keys/{hash}), which
+is exactly a killswitch ``daily``/``weekly``/``monthly`` window in UTC; so only those budgets,
+scoped to single keys (``{each: key}`` or ``{keys: [one]}``), in USD, map to a key limit.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from killswitch.core.caps import NativeCap
+from killswitch.errors import ActionError, MalformedResponse
+from killswitch.model import to_decimal
+from killswitch.plugins import CapRequest, CapUnsupported, NativeCaps, registry
+from killswitch.providers.openrouter.provider import OpenRouterProvider, OpenRouterSource
+
+RESETS = ("daily", "weekly", "monthly")
+
+
+def key_cap(data: Any, where: str) -> NativeCap:
+    """The cap of one ApiKey object: ``limit`` (number or null) and ``limit_reset``."""
+    if not isinstance(data, dict):
+        raise MalformedResponse(f"{where}: no key object")
+    limit, reset = data.get("limit"), data.get("limit_reset")
+    if limit is not None and (not isinstance(limit, int | float) or isinstance(limit, bool)):
+        raise MalformedResponse(f"{where}.limit is not a number or null")
+    if reset is not None and reset not in RESETS:
+        raise MalformedResponse(f"{where}.limit_reset is not daily, weekly, monthly or null")
+    amount = None if limit is None else to_decimal(limit, field_name="limit")
+    return NativeCap(amount, "USD", reset)
+
+
+@registry.caps
+class OpenRouterCaps(NativeCaps[OpenRouterProvider]):
+    summary = "key limit + limit_reset (daily/weekly/monthly, UTC) for {each: key} budgets"
+
+    @classmethod
+    def desired(cls, request: CapRequest) -> NativeCap:
+        scope, window = request.scope, request.window
+        filters = dict(scope.filters)
+        one_key = scope.each is None and len(filters.get("key", ())) == 1
+        if scope.each != "key" and not one_key:
+            raise CapUnsupported(
+                "an OpenRouter native cap is per key: use scope {each: key} or {keys: [one]}"
+            )
+        if window.kind not in RESETS:
+            raise CapUnsupported(
+                f"OpenRouter key limits reset daily, weekly or monthly; window {window} has "
+                "no matching limit_reset"
+            )
+        if window.timezone != "UTC":
+            raise CapUnsupported("OpenRouter key limits reset at 00:00 UTC: use timezone UTC")
+        if request.limit.currency != "USD":
+            raise CapUnsupported("OpenRouter key limits are in USD: use limit_usd")
+        return NativeCap(request.limit.amount, "USD", window.kind)
+
+    async def targets(self, provider: OpenRouterProvider, request: CapRequest) -> list[str]:
+        keys = await OpenRouterSource(provider).list_keys()
+        out = []
+        for k in keys:
+            dims = {"key": k["hash"], "name": k["name"]}
+            if k["workspace_id"]:
+                dims["workspace"] = str(k["workspace_id"])
+            if request.scope.matches(dims):
+                out.append(k["hash"])
+        return sorted(out)
+
+    async def read(self, provider: OpenRouterProvider, target: str) -> NativeCap:
+        body = await provider.http.json("GET", f"/keys/{target}")
+        data = body.get("data") if isinstance(body, dict) else None
+        return key_cap(data, f"GET /keys/{target} data")
+
+    async def write(self, provider: OpenRouterProvider, target: str, cap: NativeCap) -> NativeCap:
+        limit = None if cap.amount is None else _number(cap.amount)
+        body = await provider.http.json(
+            "PATCH", f"/keys/{target}", json={"limit": limit, "limit_reset": cap.reset}
+        )
+        data = body.get("data") if isinstance(body, dict) else None
+        got = key_cap(data, f"PATCH /keys/{target} data")
+        if not got.matches(cap):
+            raise ActionError(
+                f"PATCH /keys/{target}: asked for {cap.describe()}, the key reports "
+                f"{got.describe()}"
+            )
+        return got
+
+
+def _number(amount: Decimal) -> int | float:
+    """The JSON number for a USD amount: an int when whole (10, not 10.0), else a float."""
+    return int(amount) if amount == amount.to_integral_value() else float(amount)
