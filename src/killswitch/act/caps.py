@@ -136,9 +136,14 @@ class CapKeeper:
     async def _budget(self, b: BudgetConfig, now: datetime) -> list[Event]:
         provider = self.providers[b.provider]
         events = []
+        # A kill in force may have lowered this very cap (openai.spend-limit): leave it to the
+        # kill until its restore, or the keeper would undo the kill.
+        held = {k.target for k in self.journal.open_kills(b.name)}
         for r in await inspect(b, provider, reg=self.reg):
             if r.status in (CapStatus.UNSUPPORTED, CapStatus.UNREADABLE):
                 log.error("native cap unreadable", budget=b.name, target=r.target, error=r.reason)
+                continue
+            if r.target in held:
                 continue
             assert r.desired is not None and r.actual is not None
             events += await self._target(b, provider, r.target, r.desired, r.actual, now)

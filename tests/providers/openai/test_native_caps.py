@@ -32,6 +32,9 @@ budgets:
     native_cap: MODE
     actions: [openai.spend-limit]
 notifiers: [{type: webhook, url: "http://127.0.0.1:9/hook"}]
+prices:
+  openai:
+    "*": {input: 15, output: 60}
 """
 
 
@@ -113,5 +116,33 @@ async def test_verify_alerts_once_and_never_writes(tmp_path: Path) -> None:
     fake.spend_limits[ABC] = limit(10_000)  # a new drift on the other project: its own alert
     await rt.engine.cycle("openai")
     assert sorted(e["group"] for e in drift_events(rt, clock)) == [ABC, OTHER]
+    await rt.aclose()
+    check_exchanges(load_contract(), fake)
+
+
+async def test_a_kill_that_lowered_the_cap_is_left_alone_until_its_restore(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
+    fake = world(clock)
+    fake.spend_limits[ABC] = limit(50_000)
+    fake.spend_limits[OTHER] = limit(50_000)
+    tokens = 510 * 1_000_000 // 15  # $510 at the "*" price: over the $500 limit
+    fake.add_completion(datetime(2026, 11, 23, 9, 0, tzinfo=UTC), ABC, "key_x", "m", input=tokens)
+    fake.add_cost(datetime(2026, 11, 22, tzinfo=UTC), ABC, "m, input", 480.0)
+    rt = runtime(tmp_path, clock, fake, "true")
+    for _ in range(2):
+        await rt.engine.cycle("openai")
+        clock.advance(minutes=1)
+    (kill,) = [r for r in rt.store.journal_rows() if r.op == "kill"]
+    assert (kill.target, kill.status) == (ABC, "done")
+    assert fake.spend_limits[ABC]["threshold_amount"] == 48_000  # the kill's limit holds
+    assert [r for r in rt.store.journal_rows() if r.op == "cap"] == []
+    assert drift_events(rt, clock) == []
+
+    clock.now = datetime(2026, 12, 1, 0, 5, tzinfo=UTC)  # the month resets: restore
+    await rt.engine.cycle("openai")
+    assert fake.spend_limits[ABC]["threshold_amount"] == 50_000  # the prior limit is back
+    assert [r for r in rt.store.journal_rows() if r.op == "cap"] == []  # in sync: no write
     await rt.aclose()
     check_exchanges(load_contract(), fake)
