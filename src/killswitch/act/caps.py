@@ -24,6 +24,7 @@ import structlog
 from killswitch.act.journal import Journal
 from killswitch.config import BudgetConfig, cap_request
 from killswitch.core.caps import CapStatus, Drift, NativeCap, judge
+from killswitch.core.scope import ALL_GROUP
 from killswitch.notifiers.events import Event
 from killswitch.plugins import CapUnsupported, NativeCaps, Provider, Registry, registry
 from killswitch.secrets import redact
@@ -98,6 +99,11 @@ async def inspect(b: BudgetConfig, provider: Provider, *, reg: Registry = regist
     return out
 
 
+def _group(b: BudgetConfig, target: str) -> str:
+    """The budget group a target's cap belongs to: itself under ``each``, else the one group."""
+    return target if b.scope_spec.each else ALL_GROUP
+
+
 def _why(exc: BaseException) -> str:
     return redact(str(exc) or type(exc).__name__)
 
@@ -164,7 +170,7 @@ class CapKeeper:
             desired,
             actual,
             enforce=enforce,
-            synced=self._was_synced(key, desired),
+            synced=self._was_synced(b, target, desired),
             drift=self._drift.get(key),
             now=now,
         )
@@ -183,11 +189,12 @@ class CapKeeper:
                 events += failed
         return events
 
-    def _was_synced(self, key: tuple[str, str], desired: NativeCap) -> bool:
+    def _was_synced(self, b: BudgetConfig, target: str, desired: NativeCap) -> bool:
         """In sync or set by us since start, or (after a restart) by a journaled write."""
+        key = (b.name, target)
         if key in self._synced:
             return True
-        row = self.journal.last_cap(*key)
+        row = self.journal.last_cap(b.name, _group(b, target), target)
         done = NativeCap.from_json(row.params.get("cap")) if row is not None else None
         if done is not None and done.matches(desired):
             self._synced.add(key)
@@ -211,6 +218,7 @@ class CapKeeper:
         why = "drift: set back" if status is CapStatus.DRIFT else "first set"
         row_id = self.journal.cap_intent(
             b.name,
+            _group(b, target),
             target,
             action,
             {"cap": actual.to_json()},

@@ -126,6 +126,7 @@ class Journal:
     def cap_intent(
         self,
         budget: str,
+        group: str,
         target: str,
         action: str,
         prior: Mapping[str, Any],
@@ -139,7 +140,7 @@ class Journal:
         """
         row = {
             "budget": budget,
-            "grp": target,
+            "grp": group,
             "target": target,
             "action": action,
             "op": JournalOp.CAP.value,
@@ -157,17 +158,16 @@ class Journal:
     def cap_done(self, row_id: int, now: datetime) -> None:
         self.store.journal_finish(row_id, JournalStatus.DONE.value, now)
 
-    def last_cap(self, budget: str, target: str) -> JournalRow | None:
+    def last_cap(self, budget: str, group: str, target: str) -> JournalRow | None:
         """The newest native-cap write that took effect for this target, if any."""
         rows = self.store.journal_rows(
             budget=budget,
-            group=target,
+            group=group,
             op=JournalOp.CAP.value,
             status=[JournalStatus.DONE.value],
-            limit=1,
             newest_first=True,
         )
-        return rows[0] if rows else None
+        return next((r for r in rows if r.target == target), None)
 
     # ---- outcomes ----------------------------------------------------------------------
     def finish(self, row_id: int, result: ActionResult, now: datetime) -> None:
