@@ -441,6 +441,23 @@ class NativeCaps(ABC, Generic[ProviderT]):
     async def write(self, provider: ProviderT, target: str, cap: NativeCap) -> NativeCap:
         """Set the cap; return what the provider reports afterwards."""
 
+    async def read_all(
+        self, provider: ProviderT, request: CapRequest
+    ) -> dict[str, NativeCap | Exception]:
+        """Every target's cap, or the error reading it: ``targets`` then ``read`` each.
+
+        Providers whose listing already carries the cap (OpenRouter's ``GET /keys``) override
+        it, so a cycle costs one listing, not one request per target. A failure to list the
+        targets raises; a failure to read one target is that target's value.
+        """
+        out: dict[str, NativeCap | Exception] = {}
+        for target in await self.targets(provider, request):
+            try:
+                out[target] = await self.read(provider, target)
+            except Exception as exc:
+                out[target] = exc
+        return out
+
 
 P = TypeVar("P", bound=type[Provider[Any]])
 A = TypeVar("A", bound=type[Action[Any, Any]])

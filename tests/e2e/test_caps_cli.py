@@ -19,7 +19,7 @@ from killswitch.testing import Request, StandIn
 
 pytestmark = pytest.mark.e2e
 KEY = "sk-or-v1-caps-cli-management-key"
-A, B, C = (f"{i:064x}" for i in (1, 2, 3))
+A, B = (f"{i:064x}" for i in (1, 2))
 
 
 def key(h: str, limit: float | None, reset: str | None) -> dict[str, Any]:
@@ -38,13 +38,6 @@ def openrouter() -> Iterator[tuple[StandIn, dict[str, dict[str, Any]]]]:
     def list_keys(r: Request) -> tuple[int, Any]:
         assert r.headers["authorization"] == f"Bearer {KEY}"
         return 200, {"data": [_counters(k) for k in keys.values()]}
-
-    @s.route("GET", "/api/v1/keys/[0-9a-f]+")
-    def get_key(r: Request) -> tuple[int, Any]:
-        h = r.path.rsplit("/", 1)[1]
-        if h == C:
-            return 500, {"error": {"code": 500, "message": "Internal error"}}
-        return 200, {"data": _counters(keys[h])}
 
     s.start()
     try:
@@ -131,11 +124,19 @@ def test_an_unreadable_cap_is_listed_with_its_reason(
     tmp_path: Path, openrouter: tuple[StandIn, dict[str, dict[str, Any]]]
 ) -> None:
     stand, keys = openrouter
-    keys[C] = key(C, None, None)
+    keys[A]["limit"] = "ten"  # a shape the spec does not allow: never read as "no cap"
     res = cli("caps", "-c", str(write_config(tmp_path, stand.port)), "--json")
     assert res.returncode == 1
-    (bad,) = [r for r in json.loads(res.stdout)["caps"] if r["target"] == C]
-    assert bad["status"] == "unreadable" and "HTTP 500" in bad["reason"]
+    (bad,) = [r for r in json.loads(res.stdout)["caps"] if r["target"] == A]
+    assert bad["status"] == "unreadable" and "limit is not a number" in bad["reason"]
+    assert stand.matching("GET", "/api/v1/keys/.*") == []  # the listing carries every cap
+
+    stand.routes[("GET", "/api/v1/keys")] = lambda r: (500, {"error": {"message": "down"}})
+    res = cli("caps", "-c", str(write_config(tmp_path, stand.port)))
+    assert res.returncode == 1
+    (line,) = res.stdout.splitlines()
+    assert line.startswith("per-key-daily [true] or/*: configured 10 USD daily, actual -: ")
+    assert "unreadable (GET /keys -> HTTP 500" in line
 
 
 def test_check_config_refuses_native_cap_on_a_rolling_window(tmp_path: Path) -> None:

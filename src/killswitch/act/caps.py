@@ -84,15 +84,15 @@ async def inspect(b: BudgetConfig, provider: Provider, *, reg: Registry = regist
     except CapUnsupported as exc:
         return [row("*", CapStatus.UNSUPPORTED, str(exc), desired=None, actual=None)]
     try:
-        targets = await hooks.targets(provider, request)
+        found = await hooks.read_all(provider, request)
     except Exception as exc:
         return [row("*", CapStatus.UNREADABLE, _why(exc), desired=desired, actual=None)]
     out = []
-    for target in targets:
-        try:
-            actual = await hooks.read(provider, target)
-        except Exception as exc:
-            out.append(row(target, CapStatus.UNREADABLE, _why(exc), desired=desired, actual=None))
+    for target, actual in found.items():
+        if isinstance(actual, Exception):
+            out.append(
+                row(target, CapStatus.UNREADABLE, _why(actual), desired=desired, actual=None)
+            )
             continue
         status = CapStatus.IN_SYNC if actual.matches(desired) else CapStatus.DRIFT
         out.append(row(target, status, desired=desired, actual=actual))

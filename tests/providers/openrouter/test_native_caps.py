@@ -190,3 +190,24 @@ def test_weekly_monthly_and_a_single_key_fit(tmp_path: Path) -> None:
         cfgmod.parse(config(tmp_path, budget(**over)))
     with pytest.raises(ConfigError):
         cfgmod.parse(config(tmp_path, budget(scope={"keys": [A, B]})))
+
+
+async def test_read_and_write_one_key_match_the_spec(spec: Spec) -> None:
+    from decimal import Decimal
+
+    from killswitch.core.caps import NativeCap
+    from killswitch.plugins import ProviderContext
+    from killswitch.providers.openrouter import OpenRouterProvider
+    from killswitch.providers.openrouter.caps import OpenRouterCaps
+    from killswitch.providers.openrouter.provider import OpenRouterConfig
+
+    server = world(spec)
+    cfg = OpenRouterConfig(type="openrouter", api_key="sk-or-v1-test-management-key")
+    p = OpenRouterProvider("or", cfg, ProviderContext(http_transport=httpx.MockTransport(server)))
+    caps = OpenRouterCaps()
+    assert await caps.read(p, A) == NativeCap(None, "USD", None)
+    want = NativeCap(Decimal("7.5"), "USD", "weekly")
+    assert await caps.write(p, A, want) == want
+    assert patches(server) == [(A, {"limit": 7.5, "limit_reset": "weekly"})]
+    assert await caps.read(p, A) == want
+    await p.aclose()

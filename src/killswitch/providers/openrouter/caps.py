@@ -57,15 +57,30 @@ class OpenRouterCaps(NativeCaps[OpenRouterProvider]):
         return NativeCap(request.limit.amount, "USD", window.kind)
 
     async def targets(self, provider: OpenRouterProvider, request: CapRequest) -> list[str]:
-        keys = await OpenRouterSource(provider).list_keys()
+        return sorted(k["hash"] for k in await self._keys(provider, request))
+
+    async def read_all(
+        self, provider: OpenRouterProvider, request: CapRequest
+    ) -> dict[str, NativeCap | Exception]:
+        """One ``GET /keys`` listing carries every key's ``limit`` and ``limit_reset``."""
+        out: dict[str, NativeCap | Exception] = {}
+        for k in await self._keys(provider, request):
+            try:
+                out[k["hash"]] = key_cap(k["cap"], f"GET /keys key {k['hash']}")
+            except MalformedResponse as exc:
+                out[k["hash"]] = exc
+        return dict(sorted(out.items()))
+
+    async def _keys(self, provider: OpenRouterProvider, request: CapRequest) -> list[Any]:
+        """The listed keys the budget's scope covers (its filters: keys, names, workspaces)."""
         out = []
-        for k in keys:
+        for k in await OpenRouterSource(provider).list_keys():
             dims = {"key": k["hash"], "name": k["name"]}
             if k["workspace_id"]:
                 dims["workspace"] = str(k["workspace_id"])
             if request.scope.matches(dims):
-                out.append(k["hash"])
-        return sorted(out)
+                out.append(k)
+        return out
 
     async def read(self, provider: OpenRouterProvider, target: str) -> NativeCap:
         body = await provider.http.json("GET", f"/keys/{target}")

@@ -66,6 +66,8 @@ def parse_key(item: Any, index: int) -> dict[str, Any]:
             raise MalformedResponse(f"/keys data[{index}].{f} is negative for key {h}")
     out["disabled"] = bool(item.get("disabled", False))
     out["workspace_id"] = item.get("workspace_id")
+    # the native cap's fields, checked by caps.py only when a budget sets native_cap
+    out["cap"] = {"limit": item.get("limit"), "limit_reset": item.get("limit_reset")}
     return out
 
 
