@@ -73,7 +73,7 @@ async def inspect(b: BudgetConfig, provider: Provider, *, reg: Registry = regist
     """Every target of a ``native_cap`` budget with its configured and actual cap (reads only)."""
 
     def row(target: str, status: CapStatus, reason: str = "", **kw: Any) -> CapRow:
-        return CapRow(b.name, b.provider, target, mode_of(b), status=status, reason=reason, **kw)
+        return CapRow(b.name, provider.name, target, mode_of(b), status=status, reason=reason, **kw)
 
     hooks = _hooks(provider, reg)
     request = cap_request(b)
@@ -131,8 +131,8 @@ class CapKeeper:
         """Check (and set back) the caps of these budgets; the events to announce."""
         events: list[Event] = []
         for b in budgets:
-            if b.native_cap is False or b.provider not in self.providers:
-                continue
+            if b.native_cap is False or b.provider is None or b.provider not in self.providers:
+                continue  # config refuses native_cap on a budget across providers
             try:
                 events += await asyncio.wait_for(self._budget(b, now), CAP_TIMEOUT)
             except TimeoutError:
@@ -140,6 +140,7 @@ class CapKeeper:
         return events
 
     async def _budget(self, b: BudgetConfig, now: datetime) -> list[Event]:
+        assert b.provider is not None  # sync() passes single-provider budgets only
         provider = self.providers[b.provider]
         events = []
         # A kill in force may have lowered this very cap (openai.spend-limit): leave it to the
@@ -302,8 +303,8 @@ async def inspect_all(
     deadline = loop.time() + timeout
     out: list[CapRow] = []
     for b in budgets:
-        if b.native_cap is False:
-            continue
+        if b.native_cap is False or b.provider is None:
+            continue  # config refuses native_cap on a budget across providers
         left = deadline - loop.time()
         try:
             if left <= 0:
