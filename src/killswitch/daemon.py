@@ -26,6 +26,7 @@ from killswitch import __version__
 from killswitch.config import Config
 from killswitch.engine import Engine
 from killswitch.errors import StartupError
+from killswitch.gc_tuning import tune_gc
 from killswitch.leadership import LEASE_NAME, Leadership
 from killswitch.metrics import Metrics
 from killswitch.notifiers import build_notifiers
@@ -319,6 +320,7 @@ class Daemon:
                 await self._resume()
             if once:
                 return await self._once()
+            tune_gc()  # after start-up: what exists now lives as long as the daemon
             sched = self._schedule()
             sched.start()
             await self.stop_event.wait()

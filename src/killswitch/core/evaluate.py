@@ -8,7 +8,7 @@ once its window has moved on and its spend there is known and under the kill lin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -83,17 +83,14 @@ def evaluate(
     now = utc(now)
     window = rule.window.at(now)
     grouped: dict[str, dict[str, list[SpendObservation]]] = {}
-    group_of = rule.scope.group_of
-    for o in observations:
-        g = group_of(o.dims)
-        if g is not None:
-            by_target = grouped.get(g)
-            if by_target is None:
-                grouped[g] = {o.target: [o]}
-            elif o.target in by_target:
-                by_target[o.target].append(o)
-            else:
-                by_target[o.target] = [o]
+    for g, o in _in_groups(rule.scope, observations):
+        by_target = grouped.get(g)
+        if by_target is None:
+            grouped[g] = {o.target: [o]}
+        elif o.target in by_target:
+            by_target[o.target].append(o)
+        else:
+            by_target[o.target] = [o]
     groups = (
         set(grouped)
         | set(rule.scope.declared_groups())
@@ -125,6 +122,25 @@ def judge(
     for g in sorted(spends):
         _judge_group(ctx, g, spends[g], prior.get(g, blank), out, stale)
     return out
+
+
+def _in_groups(
+    scope: Scope, observations: Iterable[SpendObservation]
+) -> Iterator[tuple[str, SpendObservation]]:
+    """(group, observation) for each observation in scope; ``{each: dim}`` without filters (a
+    group per key, the largest budgets) reads the dimension directly, without the filter test."""
+    each = scope.each
+    if each is not None and not scope.filters:
+        for o in observations:
+            g = o.dims.get(each)
+            if g is not None:
+                yield g, o
+        return
+    group_of = scope.group_of
+    for o in observations:
+        g = group_of(o.dims)
+        if g is not None:
+            yield g, o
 
 
 def _judge_group(

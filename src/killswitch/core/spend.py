@@ -169,6 +169,18 @@ def _one_target(
 ) -> GroupSpend:
     """The common case (a group per key, no coverage): the general sum without its bookkeeping."""
     ((target, obs),) = by_target.items()
+    if len(obs) == 1:
+        o = obs[0]
+        if (
+            o.kind is ObservationKind.TO_DATE
+            and o.start == window.start
+            and o.end == window.end
+            and not o.note
+            and o.amount.currency == currency
+        ):  # one to-date figure for this very window: the usual key of a per-key budget
+            return GroupSpend(
+                o.amount, o.complete, [target], {k: {v} for k, v in o.dims.items()}, []
+            )
     ts = target_spend(obs, window, currency, now)
     if len(obs) == 1:
         dims = {k: {v} for k, v in obs[0].dims.items()}
