@@ -19,7 +19,17 @@ from structlog.stdlib import ProcessorFormatter
 
 from killswitch.secrets import redact
 
-NOISY = ("apscheduler", "httpx", "httpcore", "botocore", "boto3", "urllib3", "azure", "google")
+NOISY = (
+    "alembic",
+    "apscheduler",
+    "httpx",
+    "httpcore",
+    "botocore",
+    "boto3",
+    "urllib3",
+    "azure",
+    "google",
+)
 
 # The level an event's log line gets (the event kind is the line's name).
 _ERROR_EVENTS = frozenset({"blast_radius"})

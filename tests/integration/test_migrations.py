@@ -162,6 +162,25 @@ def test_one_linear_history_starting_at_the_baseline() -> None:
         assert schema.describe_revision(r.revision)
 
 
+def test_the_head_read_from_the_files_is_alembics_head() -> None:
+    """schema.head() parses the revision files instead of importing alembic: same answer."""
+    assert [schema.head()] == list(schema.scripts().get_heads())
+
+
+def test_opening_a_current_state_does_not_import_alembic(tmp_path: Path) -> None:
+    """A daemon restarting on a migrated state never loads alembic (about 10 MB resident)."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    Store(url).close()  # migrates: alembic is loaded in this process, so look from a fresh one
+    probe = (
+        "import sys; from killswitch.state import Store; "
+        f"Store({url!r}).close(); print(sorted(m for m in sys.modules if m.startswith('alembic')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert out.stdout.strip() == "[]"
+
+
 def test_migrations_equal_the_models(fresh_url: str) -> None:
     """Autogenerate finds nothing to do: every change to tables.py came with its migration."""
     Store(fresh_url).close()

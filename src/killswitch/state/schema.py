@@ -16,24 +16,24 @@ pre-release database missing only nullable columns or whole tables of the baseli
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.operations import Operations
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from killswitch.errors import KillswitchError
+
+if TYPE_CHECKING:  # alembic (~10 MB resident) loads only when a migration is to be read or run
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 BASELINE = "0001"
@@ -74,6 +74,8 @@ class SchemaStatus:
 
 
 def alembic_config(**attributes: Any) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")
@@ -83,11 +85,29 @@ def alembic_config(**attributes: Any) -> AlembicConfig:
 
 @cache
 def scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
+_REVISION = re.compile(r'^revision = "(\w+)"$', re.MULTILINE)
+_DOWN_REVISION = re.compile(r'^down_revision = (?:None|"(\w+)")$', re.MULTILINE)
+
+
 def head() -> str:
-    heads = scripts().get_heads()
+    """The newest revision shipped, read from the revision files' text rather than through
+    alembic, so a daemon whose state is already current never imports alembic (a test checks
+    this agrees with alembic's own view)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        source = path.read_text()
+        rev, down = _REVISION.search(source), _DOWN_REVISION.search(source)
+        if rev is not None:
+            revisions.add(rev.group(1))
+        if down is not None and down.group(1):
+            parents.add(down.group(1))
+    heads = sorted(revisions - parents)
     if len(heads) != 1:  # two migrations written on the same parent: a merge is missing
         raise SchemaError(
             f"the migrations have {len(heads)} heads ({', '.join(heads)}); expected 1"
@@ -132,6 +152,8 @@ def status(conn: Connection) -> SchemaStatus:
             raise SchemaError(f"state schema has several revisions stamped ({', '.join(rows)})")
         if rows:
             current = rows[0]
+            if current == top:  # the usual start: nothing to read from the migrations
+                return SchemaStatus(current, top)
             if not _known(current):
                 raise SchemaError(
                     f"state schema is at revision {current}, newer than this killswitch "
@@ -174,6 +196,9 @@ def _legacy_gaps(conn: Connection, names: set[str]) -> Iterator[str]:
 
 def _adopt(conn: Connection, st: SchemaStatus) -> None:
     """Complete a pre-release database to the baseline, then stamp it (no DDL for a true 0.1.0)."""
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
     base = _baseline()
     ops = Operations(MigrationContext.configure(conn))
     with Operations.context(ops.migration_context):
@@ -213,6 +238,8 @@ def ensure(engine: Engine, mode: MigrateMode, config_path: str | None = None) ->
 
 def upgrade(engine: Engine) -> SchemaStatus:
     """Migrate to head under the database's migration lock; returns the status found under it."""
+    from alembic import command
+
     with _locked(engine) as conn:
         st = status(conn)  # read under the lock: another replica may have just migrated
         if st.up_to_date:
@@ -225,6 +252,8 @@ def upgrade(engine: Engine) -> SchemaStatus:
 
 def sql_script(engine: Engine) -> str:
     """The SQL an upgrade would run from the database's current revision (changes nothing)."""
+    from alembic import command
+
     with engine.connect() as conn:
         st = status(conn)
     if st.up_to_date:
@@ -298,6 +327,8 @@ def new_revision(message: str) -> str:
     exactly what changed since the last revision. Run ``python -m killswitch.state.migrations MSG``.
     """
     import tempfile
+
+    from alembic import command
 
     with tempfile.TemporaryDirectory() as d:
         engine = create_engine(f"sqlite:///{d}/scratch.db")
