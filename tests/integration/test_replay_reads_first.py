@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from typer.testing import CliRunner
 
 from killswitch import config as cfgmod
 from killswitch import daemon
 from killswitch.act import executor
+from killswitch.cli import app
 from killswitch.providers.simulated.provider import SimulatedDisable, SimulatedProvider
 from killswitch.testing import FakeClock
 
@@ -20,8 +23,8 @@ class Crash(BaseException):
     """The process dies right after the intent is journaled (nothing catches it)."""
 
 
-def make(tmp_path: Path, clock: FakeClock) -> daemon.Runtime:
-    data = {
+def config(tmp_path: Path, clock: FakeClock) -> dict[str, Any]:
+    return {
         "state": f"sqlite:///{tmp_path / 's.db'}",
         "providers": {
             "sim": {
@@ -44,7 +47,10 @@ def make(tmp_path: Path, clock: FakeClock) -> daemon.Runtime:
         ],
         "notifiers": [{"type": "webhook", "url": "http://127.0.0.1:9/hook"}],
     }
-    return daemon.build(cfgmod.parse(data), clock=clock, identity="test")
+
+
+def make(tmp_path: Path, clock: FakeClock) -> daemon.Runtime:
+    return daemon.build(cfgmod.parse(config(tmp_path, clock)), clock=clock, identity="test")
 
 
 async def crash_mid_kill(
@@ -99,6 +105,12 @@ async def test_replay_of_a_kill_already_applied_is_journaled_done_and_not_sent(
     assert actions(rt, "already_applied") == 1 and actions(rt, "success") == 0
     (summary,) = kill_summaries(rt, clock)
     assert "already showed it applied" in summary
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(config(tmp_path, clock)))
+    shown = CliRunner().invoke(app, ["history", "-c", str(cfg)])
+    assert shown.exit_code == 0, shown.output
+    assert "done      simulated.disable on fast" in shown.output
+    assert "note: replayed: already applied" in shown.output and "error:" not in shown.output
     # The kill is open as any other: the next window's restore undoes it.
     clock.advance(hours=1)
     await rt.engine.cycle("sim")
