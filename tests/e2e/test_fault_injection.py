@@ -295,6 +295,19 @@ def probe(d: DaemonProcess, path: str) -> tuple[int, dict[str, Any], float]:
     return code, json.loads(body), time.monotonic() - t0
 
 
+def cycle_failures(d: DaemonProcess) -> list[str]:
+    """The exception text of every "cycle failed" log line of ``d``."""
+    out = []
+    for line in d.logs().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") == "cycle failed; the loop continues":
+            out.append(str(entry.get("exception", "")))
+    return out
+
+
 def test_a_row_lock_on_the_lease_makes_the_leader_stand_down_fast_and_recover(
     pg: str, fake: FakeOpenRouter, tmp_path: Path
 ) -> None:
@@ -329,6 +342,12 @@ def test_a_row_lock_on_the_lease_makes_the_leader_stand_down_fast_and_recover(
                 time.sleep(0.2)
             assert fake.disables == [], "acted without a verified lease"
             assert "lease renewal failed" in d.logs()
+            # A cycle that reached the lease row before the stand-down (the breach's intent is
+            # fenced there) failed on its lock timeout: fast, counted and logged, never stuck.
+            failed = cycle_failures(d)
+            assert all("lock timeout" in f for f in failed), failed
+            hit = d.metric("killswitch_cycle_errors_total") or 0.0
+            assert hit == len(failed)
         finally:
             tx.rollback()
             holder.close()
@@ -344,8 +363,9 @@ def test_a_row_lock_on_the_lease_makes_the_leader_stand_down_fast_and_recover(
             f"kill not journaled done: {kill_rows(pg, VICTIM)}\n{d.logs()[-6000:]}",
         )
         print(
-            f"\nlease row locked: stood down {stood_down:.2f}s after the lock; key disabled "
-            f"{recovered:.2f}s after its release (lease_seconds={LEASE})"
+            f"\nlease row locked: stood down {stood_down:.2f}s after the lock ({len(failed)} "
+            f"cycle(s) failed on the lock timeout meanwhile); key disabled {recovered:.2f}s after "
+            f"its release (lease_seconds={LEASE})"
         )
     assert fake.disables == [VICTIM]
     assert [s for s, _ in kill_rows(pg, VICTIM)] == ["done"]
