@@ -278,7 +278,7 @@ def _journal_line(r: Any) -> str:
         + (" manual" if r.manual else "")
         + spend
         + (f": {r.reason}" if r.reason else "")
-        + (f" error: {r.error}" if r.error else "")
+        + (f" {'note' if r.status == 'done' else 'error'}: {r.error}" if r.error else "")
     )
 
 

@@ -328,6 +328,15 @@ class Action(ABC, Generic[ProviderT, ParamsT]):
         """
         return None
 
+    async def applied(self, provider: ProviderT, target: str, params: ParamsT) -> bool | None:
+        """Whether ``execute`` is already in effect on ``target``: read, never written.
+
+        Asked only before a journal replay, so a kill whose call landed just before a crash is
+        recorded as done instead of being sent again. ``None`` (the default) means the provider
+        cannot tell cheaply, and the replay performs the idempotent ``execute`` as before.
+        """
+        return None
+
     @abstractmethod
     async def execute(
         self, provider: ProviderT, target: str, params: ParamsT, ctx: ActionContext

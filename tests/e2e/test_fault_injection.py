@@ -5,6 +5,7 @@ two disables of one key, never two kill rows for it. Failover times are printed 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -12,6 +13,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
+from urllib.request import urlopen
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -44,7 +47,9 @@ class FakeOpenRouter:
     def __init__(self) -> None:
         self.keys = {k["hash"]: k for k in (or_key(i, 1.0) for i in range(1, 4))}
         self.disables: list[str] = []  # applied PATCH {"disabled": true}
+        self.patches = 0  # every PATCH received, applied or not
         self.hang = threading.Event()
+        self.hang_applied = threading.Event()  # apply the PATCH, then hang before answering
         self.release = threading.Event()
         self.hung = threading.Event()
         self.server = StandIn()
@@ -58,6 +63,14 @@ class FakeOpenRouter:
 
     def patch(self, r: Request) -> tuple[int, Any]:
         h = r.path.rsplit("/", 1)[1]
+        self.patches += 1
+        if self.hang_applied.is_set():
+            self.hang_applied.clear()
+            self.disables.append(h)
+            self.keys[h].update(r.json())
+            self.hung.set()
+            self.release.wait(20)
+            return 200, {"data": self.keys[h]}  # too late: the caller is gone
         if self.hang.is_set():
             self.hang.clear()
             self.hung.set()
@@ -128,6 +141,17 @@ def leader_of(*ds: DaemonProcess) -> list[DaemonProcess]:
         except OSError:
             continue
     return out
+
+
+def kill_notes(pg: str, target: str) -> list[tuple[str, str | None]]:
+    eng = create_engine(pg)
+    with eng.connect() as c:
+        rows = c.execute(
+            text("SELECT status, error FROM journal WHERE op = 'kill' AND target = :t"),
+            {"t": target},
+        ).all()
+    eng.dispose()
+    return [(r[0], r[1]) for r in rows]
 
 
 def kill_rows(pg: str, target: str) -> list[tuple[str, str]]:
@@ -219,3 +243,129 @@ def test_sigkill_during_the_disable_then_failover_disables_once(
     assert fake.disables == [VICTIM]
     rows = kill_rows(pg, VICTIM)
     assert [s for s, _ in rows] == ["done"], rows
+
+
+def test_sigkill_after_the_disable_landed_the_replay_reads_and_does_not_patch_again(
+    pg: str, fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    a, b = replicas(pg, fake, tmp_path)
+    with a, b:
+        a.start(wait_ready=False)
+        b.start(wait_ready=False)
+        (leader,) = a.wait_for(lambda: leader_of(a, b) if len(leader_of(a, b)) == 1 else None)
+        standby = b if leader is a else a
+        fake.hang_applied.set()
+        fake.keys[VICTIM]["usage_daily"] = 25.0
+        assert fake.hung.wait(15), leader.logs()[-3000:]
+        leader.kill9()  # the key is disabled, the journal row still pending
+        t_kill = time.monotonic()
+        fake.release.set()
+        wait(
+            lambda: kill_notes(pg, VICTIM) == [("done", "replayed: already applied")],
+            15,
+            f"the standby never settled the kill: {kill_notes(pg, VICTIM)}",
+        )
+        print(
+            f"\nSIGKILL after the disable landed: settled by the standby "
+            f"{time.monotonic() - t_kill:.2f}s after the kill, without a second PATCH"
+        )
+        time.sleep(2)
+        assert leader_of(standby) == [standby]
+        assert (
+            standby.metric(
+                "killswitch_actions_total",
+                action="openrouter.disable-key",
+                result="already_applied",
+            )
+            == 1.0
+        )
+    assert fake.disables == [VICTIM]
+    assert fake.patches == 1  # read, not written again
+    assert [s for s, _ in kill_rows(pg, VICTIM)] == ["done"]
+
+
+def probe(d: DaemonProcess, path: str) -> tuple[int, dict[str, Any], float]:
+    """Status, JSON body and response time of a health endpoint (any status)."""
+    t0 = time.monotonic()
+    try:
+        with urlopen(f"http://127.0.0.1:{d.port}{path}", timeout=2) as r:
+            code, body = int(r.status), r.read()
+    except HTTPError as exc:
+        code, body = exc.code, exc.read()
+    return code, json.loads(body), time.monotonic() - t0
+
+
+def cycle_failures(d: DaemonProcess) -> list[str]:
+    """The exception text of every "cycle failed" log line of ``d``."""
+    out = []
+    for line in d.logs().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") == "cycle failed; the loop continues":
+            out.append(str(entry.get("exception", "")))
+    return out
+
+
+def test_a_row_lock_on_the_lease_makes_the_leader_stand_down_fast_and_recover(
+    pg: str, fake: FakeOpenRouter, tmp_path: Path
+) -> None:
+    """Another session holds the lease row FOR UPDATE in an open transaction (a frozen peer, a
+    stray psql): lock timeouts fail the renewal fast, the replica stops acting and says so
+    (gauge, /readyz, log) while its loop keeps running; once the lock goes it takes over again
+    and carries out the breach that arrived meanwhile, once."""
+    ha = {"enabled": True, "lease_seconds": LEASE, "identity": "a"}
+    d = DaemonProcess({**cfg(pg, fake), "ha": ha, "outbox_interval": 0.5}, tmp_path / "a")
+    leading = lambda: d.metric("killswitch_leader", identity="a")  # noqa: E731
+    with d:
+        d.start(wait_ready=True)
+        assert leading() == 1.0
+        eng = create_engine(pg)
+        holder = eng.connect()
+        tx = holder.begin()
+        holder.execute(text("SELECT * FROM lease FOR UPDATE")).all()
+        t_lock = time.monotonic()
+        try:
+            fake.keys[VICTIM]["usage_daily"] = 25.0  # a breach while the lease row is locked
+            wait(lambda: leading() == 0.0, 4 * LEASE, "kept acting without a renewable lease")
+            stood_down = time.monotonic() - t_lock
+            wait(lambda: probe(d, "/readyz")[0] == 503, 2 * LEASE, "/readyz stayed ok")
+            _, ready, _ = probe(d, "/readyz")
+            assert ready["role"] == "standby", ready
+            assert "timeout" in ready["lease"], ready  # lock or statement timeout: either is fast
+            deadline = time.monotonic() + 3 * LEASE
+            while time.monotonic() < deadline:  # the loop runs on: no statement waits for long
+                code, live, took = probe(d, "/healthz")
+                assert code == 200 and took < 1.0, (code, took)
+                assert live["loop_heartbeat_age_s"] < 2.0, live
+                time.sleep(0.2)
+            assert fake.disables == [], "acted without a verified lease"
+            assert "lease renewal failed" in d.logs()
+            # A cycle that reached the lease row before the stand-down (the breach's intent is
+            # fenced there) failed on its lock timeout: fast, counted and logged, never stuck.
+            failed = cycle_failures(d)
+            assert all("lock timeout" in f for f in failed), failed
+            hit = d.metric("killswitch_cycle_errors_total") or 0.0
+            assert hit == len(failed)
+        finally:
+            tx.rollback()
+            holder.close()
+            eng.dispose()
+        t_release = time.monotonic()
+        wait(lambda: fake.disables, 5 * LEASE, f"no recovery after the lock:\n{d.logs()[-3000:]}")
+        recovered = time.monotonic() - t_release
+        wait(lambda: probe(d, "/readyz")[0] == 200, 3 * LEASE, "/readyz never recovered")
+        assert leading() == 1.0
+        wait(
+            lambda: [s for s, _ in kill_rows(pg, VICTIM)] == ["done"],
+            3 * LEASE,
+            f"kill not journaled done: {kill_rows(pg, VICTIM)}\n{d.logs()[-6000:]}",
+        )
+        print(
+            f"\nlease row locked: stood down {stood_down:.2f}s after the lock ({len(failed)} "
+            f"cycle(s) failed on the lock timeout meanwhile); key disabled {recovered:.2f}s after "
+            f"its release (lease_seconds={LEASE})"
+        )
+    assert fake.disables == [VICTIM]
+    assert [s for s, _ in kill_rows(pg, VICTIM)] == ["done"]

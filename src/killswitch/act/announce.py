@@ -158,12 +158,19 @@ def restored(
     )
 
 
-def replayed(d: Decision, result: ActionResult, now: datetime) -> Event:
+def replayed(
+    d: Decision, result: ActionResult, now: datetime, *, already_applied: bool = False
+) -> Event:
     """A journal row carried out after a restart. Same dedup key as the original announcement,
     so if that one was queued before the crash, this one is never sent twice."""
     if d.kind is DecisionKind.KILL:
         kind, hint = ("kill" if result.ok else "kill_failed"), restore_hint(d)
     else:
         kind, hint = ("restore" if result.ok else "restore_failed"), None
-    summary = f"{d.reason} (completed after a restart: the journal replayed it)"
+    how = (
+        "the provider already showed it applied, so it was not sent again"
+        if already_applied
+        else "the journal replayed it"
+    )
+    summary = f"{d.reason} (completed after a restart: {how})"
     return event(kind, d, now, summary, actions=[result], restore_hint=hint)

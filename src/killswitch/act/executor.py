@@ -4,7 +4,8 @@ Order of a kill, which is what makes it crash-safe: (1) read each target's prior
 one transaction, journal every (action, target) as an intent with that snapshot and mark the
 group killed; (3) call the provider; (4) record each outcome. A crash after (2) leaves
 ``pending`` rows, which :meth:`Executor.resume` replays exactly once at the next start; the
-group is already marked killed, so evaluation never issues a second kill.
+group is already marked killed, so evaluation never issues a second kill. A replayed kill reads
+first (``Action.applied``): one the provider already shows in effect is journaled done, unsent.
 
 Nothing here calls back into the engine: every method returns :class:`Acted` (the events to
 queue and the result of each operation); the many-unit methods are async generators yielding
@@ -36,7 +37,7 @@ from killswitch.act.plan import (
     provider_of,
     resolve_row,
 )
-from killswitch.act.runner import ActionResult, run_op, snapshot
+from killswitch.act.runner import ActionResult, Outcome, applied, run_op, snapshot
 from killswitch.metrics import Metrics
 from killswitch.model import BudgetPolicy, Decision, DecisionKind, Money, Window
 from killswitch.notifiers.events import Event
@@ -242,22 +243,45 @@ class Executor:
         kill = row.op == JournalOp.KILL
         undo_prior = None if kill else self.journal.kill_prior(row)
         self.journal.reopen(row.id, now)
-        ctx = self._ctx(policy, row.group, window, None, policy.limit, now, row.manual)
-        result = await self._carry_out(
-            row.id,
-            Op.of(ra, row.target),
-            ctx,
-            policy,
-            now,
-            undo_prior=undo_prior,
-            snapshot=row.prior if kill else None,
-        )
+        op = Op.of(ra, row.target)
+        result = await self._already_applied(row, op, policy, now) if kill else None
+        already = result is not None
+        if result is None:
+            ctx = self._ctx(policy, row.group, window, None, policy.limit, now, row.manual)
+            result = await self._carry_out(
+                row.id,
+                op,
+                ctx,
+                policy,
+                now,
+                undo_prior=undo_prior,
+                snapshot=row.prior if kill else None,
+            )
         spend = Money(Decimal(row.spend), policy.limit.currency) if row.spend else None
         kind = DecisionKind.KILL if kill else DecisionKind.RESTORE
         d = Decision(
             kind, row.budget, row.group, window, spend, policy.limit, row.reason, policy=policy
         )
-        return Acted((announce.replayed(d, result, now),), (result,))
+        return Acted((announce.replayed(d, result, now, already_applied=already),), (result,))
+
+    async def _already_applied(
+        self, row: JournalRow, op: Op, policy: BudgetPolicy, now: datetime
+    ) -> ActionResult | None:
+        """Read before a replayed kill writes: one the provider already shows is journaled done
+        and not sent again (the call landed, the crash came before its outcome was recorded)."""
+        if await applied(op, self.providers[policy.provider]) is not True:
+            return None
+        self.journal.done_already_applied(row.id, row.prior, now)
+        self._count([op], "already_applied")
+        log.warning(
+            "replay: already applied at the provider; not sent again",
+            id=row.id,
+            action=op.action.name,
+            target=op.target,
+        )
+        return ActionResult(
+            op.action.name, op.target, Outcome.SUCCESS, undo=op.impl.undo_summary, prior=row.prior
+        )
 
     # ---- one operation -----------------------------------------------------------------
     async def _carry_out(

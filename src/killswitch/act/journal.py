@@ -46,6 +46,9 @@ class KillMode(enum.StrEnum):
     PROTECTED = "protected"  # breached on a protected target: announced, nothing done
 
 
+# The note on a replayed kill row found already in effect (shown as a note, not an error).
+ALREADY_APPLIED = "replayed: already applied"
+
 # Kill rows that took effect (or would have): what a restore must undo.
 EFFECTIVE = (JournalStatus.DONE.value, JournalStatus.DRY_RUN.value)
 
@@ -176,6 +179,14 @@ class Journal:
             self.store.journal_finish(row_id, JournalStatus.DONE.value, now, prior=result.prior)
         else:
             self.store.journal_finish(row_id, JournalStatus.FAILED.value, now, error=result.error)
+
+    def done_already_applied(
+        self, row_id: int, prior: Mapping[str, Any] | None, now: datetime
+    ) -> None:
+        """A replayed kill the provider already showed in effect: done, with the note why."""
+        self.store.journal_finish(
+            row_id, JournalStatus.DONE.value, now, prior=prior, error=ALREADY_APPLIED
+        )
 
     def fail(self, row_id: int, now: datetime, error: str) -> None:
         self.store.journal_finish(row_id, JournalStatus.FAILED.value, now, error=error)

@@ -77,6 +77,24 @@ async def snapshot(
     return await asyncio.wait_for(op.impl.snapshot(provider, op.target, op.action.params), timeout)
 
 
+async def applied(op: Op, provider: Provider, timeout: float = ACTION_TIMEOUT) -> bool | None:
+    """Whether ``op`` is already in effect at the provider; ``None`` when it cannot tell.
+
+    A failed read is ``None`` too (logged): the replay then performs the idempotent write, which
+    is what it did before providers could be asked.
+    """
+    try:
+        return await asyncio.wait_for(
+            op.impl.applied(provider, op.target, op.action.params), timeout
+        )
+    except Exception as exc:
+        error = redact(str(exc) or type(exc).__name__)
+        log.warning(
+            "cannot read whether the action is applied; replaying it", **_op(op), error=error
+        )
+        return None
+
+
 async def run_op(
     op: Op,
     provider: Provider,
@@ -123,6 +141,10 @@ def _failed(op: Op, error: str) -> ActionResult:
     return ActionResult(
         op.action.name, op.target, Outcome.FAILURE, error=error, undo=op.impl.undo_summary
     )
+
+
+def _op(op: Op) -> dict[str, str]:
+    return {"action": op.action.name, "target": op.target}
 
 
 def _fields(op: Op, ctx: ActionContext) -> dict[str, str]:

@@ -84,6 +84,17 @@ async def test_a_replay_uses_the_journaled_snapshot_not_our_own_change(
     assert fake.keys[DOC_KEY]["status"] == "active"
 
 
+@pytest.mark.parametrize(
+    ("status", "applied"), [("active", False), ("inactive", True), ("archived", True)]
+)
+async def test_applied_reads_the_key_status_and_never_posts(
+    provider: AnthropicProvider, fake: FakeAnthropic, status: str, applied: bool
+) -> None:
+    fake.keys[DOC_KEY] = api_key(DOC_KEY, status)
+    assert await DeactivateKey().applied(provider, DOC_KEY, P) is applied
+    assert fake.posts == []
+
+
 async def test_a_key_archived_meanwhile_is_reported_not_forced(
     provider: AnthropicProvider, fake: FakeAnthropic
 ) -> None:

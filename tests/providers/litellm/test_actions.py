@@ -71,6 +71,15 @@ async def test_a_deleted_key_already_cannot_spend(
     assert fake.writes == []
 
 
+async def test_block_flags_applied_is_a_read(fake: FakeLiteLLM, provider: LiteLLMProvider) -> None:
+    a = BlockKey()
+    assert await a.applied(provider, K1, P) is False
+    fake.keys[K1]["blocked"] = True
+    assert await a.applied(provider, K1, P) is True
+    assert await a.applied(provider, "f" * 64, P) is True  # gone: cannot spend either
+    assert fake.writes == []
+
+
 async def test_cap_key_sets_max_budget_to_spend_and_undo_restores_none(
     fake: FakeLiteLLM, provider: LiteLLMProvider
 ) -> None:

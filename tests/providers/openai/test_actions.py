@@ -351,6 +351,16 @@ async def test_archive_project_once(fake: FakeOpenAI, provider: OpenAIProvider) 
     assert len(fake.requests("POST", ".*/archive")) == 1
 
 
+async def test_archive_project_applied_is_a_read(
+    fake: FakeOpenAI, provider: OpenAIProvider
+) -> None:
+    a = ArchiveProject()
+    assert await a.applied(provider, P1, NONE) is False
+    await a.execute(provider, P1, NONE, CTX)
+    assert await a.applied(provider, P1, NONE) is True
+    assert len(fake.requests("POST", ".*/archive")) == 1  # applied never archived anything
+
+
 async def test_archive_answer_is_checked(fake: FakeOpenAI, provider: OpenAIProvider) -> None:
     fake.faults.append(Fault("POST", ".*/archive", 200, dict(fake.projects[P1]), spec_valid=True))
     with pytest.raises(ActionError, match="not reported archived"):

@@ -77,6 +77,17 @@ async def test_disable_and_undo_match_spec_and_restore_prior(spec: Spec) -> None
     assert len(patches) == 4
 
 
+async def test_applied_reads_the_disabled_flag_and_never_writes(spec: Spec) -> None:
+    tpl = spec_key(spec)
+    server = SpecServer(spec, [make_key(tpl, 1), make_key(tpl, 2, disabled=True)])
+    p = provider(server)
+    from killswitch.plugins import ActionParams
+
+    assert await DisableKey().applied(p, f"{1:064x}", ActionParams()) is False
+    assert await DisableKey().applied(p, f"{2:064x}", ActionParams()) is True
+    assert [r.method for r in server.requests] == ["GET", "GET"]
+
+
 @pytest.mark.parametrize(
     "mutate",
     [

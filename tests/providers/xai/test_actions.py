@@ -96,6 +96,19 @@ async def test_idempotent_and_replay_safe(provider: XaiProvider, fake: FakeXai) 
     assert state(fake) == before and len(fake.puts) == 6
 
 
+async def test_applied_means_every_selected_key_is_disabled(
+    provider: XaiProvider, fake: FakeXai
+) -> None:
+    params = KeySelection(exclude=["key-0001"])
+    assert await DisableKey().applied(provider, ALL, params) is False
+    fake.keys["key-0002"]["disabled"] = True
+    assert await DisableKey().applied(provider, ALL, params) is False  # key-0003 still on
+    fake.keys["key-0003"]["disabled"] = True
+    assert await DisableKey().applied(provider, ALL, params) is True  # key-0001 is excluded
+    assert await DisableKey().applied(provider, "key-0001", KeySelection()) is False
+    assert fake.puts == []  # a read only
+
+
 async def test_a_key_created_between_snapshot_and_execute_is_restored_too(
     provider: XaiProvider, fake: FakeXai
 ) -> None:

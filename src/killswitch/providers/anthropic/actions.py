@@ -62,6 +62,10 @@ class DeactivateKey(Action[AnthropicProvider, NoParams]):
     async def snapshot(self, provider: AnthropicProvider, target: str, params: NoParams) -> State:
         return {"status": await _status(provider, _key_path(target))}
 
+    async def applied(self, provider: AnthropicProvider, target: str, params: NoParams) -> bool:
+        # inactive, or archived/expired: nothing can spend, which is what execute leaves alone
+        return await _status(provider, _key_path(target)) != "active"
+
     async def execute(
         self, provider: AnthropicProvider, target: str, params: NoParams, ctx: ActionContext
     ) -> State:

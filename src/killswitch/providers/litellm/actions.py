@@ -75,6 +75,10 @@ class _BlockFlag(Action[LiteLLMProvider, ActionParams]):
         blocked = await self.blocked(provider, target)
         return GONE if blocked is None else {"blocked": blocked}
 
+    async def applied(self, provider: LiteLLMProvider, target: str, params: ActionParams) -> bool:
+        blocked = await self.blocked(provider, target)
+        return blocked is None or blocked  # gone cannot spend either: what execute settles for
+
     async def execute(
         self, provider: LiteLLMProvider, target: str, params: ActionParams, ctx: ActionContext
     ) -> dict[str, Any]:

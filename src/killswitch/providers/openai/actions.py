@@ -356,6 +356,10 @@ class ArchiveProject(_OpenAIAction[NoParams]):
         "key of the project stops working; needs allow_irreversible"
     )
 
+    async def applied(self, provider: OpenAIProvider, target: str, params: NoParams) -> bool:
+        path = f"{PROJECTS_PATH}/{_project(target)}"
+        return project_archived(await provider.api.http.json("GET", path), f"GET {path}")
+
     async def execute(
         self, provider: OpenAIProvider, target: str, params: NoParams, ctx: ActionContext
     ) -> State:

@@ -10,6 +10,15 @@ from killswitch.providers.openrouter.provider import OpenRouterProvider
 Params = ActionParams  # neither action takes parameters
 
 
+async def _disabled(provider: OpenRouterProvider, target: str) -> bool:
+    """The key's ``disabled`` flag as OpenRouter reports it (GET /keys/{hash})."""
+    body = await provider.http.json("GET", f"/keys/{target}")
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("disabled"), bool):
+        raise MalformedResponse(f"GET /keys/{target}: no boolean data.disabled")
+    return bool(data["disabled"])
+
+
 @registry.action
 class DisableKey(Action[OpenRouterProvider, Params]):
     name = "openrouter.disable-key"
@@ -18,16 +27,15 @@ class DisableKey(Action[OpenRouterProvider, Params]):
     undo_summary = "PATCH /keys/{hash} disabled=<prior value> (false unless it was already off)"
 
     async def snapshot(self, provider: OpenRouterProvider, target: str, params: Params) -> State:
-        body = await provider.http.json("GET", f"/keys/{target}")
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, dict) or not isinstance(data.get("disabled"), bool):
-            raise MalformedResponse(f"GET /keys/{target}: no boolean data.disabled")
-        return {"disabled": data["disabled"]}
+        return {"disabled": await _disabled(provider, target)}
+
+    async def applied(self, provider: OpenRouterProvider, target: str, params: Params) -> bool:
+        return await _disabled(provider, target)
 
     async def execute(
         self, provider: OpenRouterProvider, target: str, params: Params, ctx: ActionContext
     ) -> State:
-        # PATCH unconditionally: idempotent, and a replay after a crash must not skip it.
+        # PATCH unconditionally: idempotent; a replay has asked `applied` (a GET) first.
         await provider.http.request("PATCH", f"/keys/{target}", json={"disabled": True})
         return {}
 

@@ -185,6 +185,9 @@ class SimulatedDisable(Action[SimulatedProvider, FailParams]):
     summary = "freeze a simulated target's spend ramp"
     undo_summary = "simulated.disable undo: resume the ramp"
 
+    async def applied(self, provider: SimulatedProvider, target: str, params: FailParams) -> bool:
+        return provider.world.is_disabled(target)
+
     async def execute(
         self, provider: SimulatedProvider, target: str, params: FailParams, ctx: ActionContext
     ) -> State:

@@ -131,6 +131,9 @@ class DisableKey(Action[XaiProvider, KeySelection]):
         keys = await resolve(provider, target, params)
         return {"keys": {k.id: {"disabled": k.disabled} for k in keys}}
 
+    async def applied(self, provider: XaiProvider, target: str, params: KeySelection) -> bool:
+        return all(k.disabled for k in await resolve(provider, target, params))
+
     async def execute(
         self, provider: XaiProvider, target: str, params: KeySelection, ctx: ActionContext
     ) -> State:
