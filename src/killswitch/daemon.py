@@ -27,6 +27,7 @@ from killswitch.config import Config
 from killswitch.engine import Engine
 from killswitch.errors import StartupError
 from killswitch.leadership import LEASE_NAME, Leadership
+from killswitch.managed import with_managed
 from killswitch.metrics import Metrics
 from killswitch.notifiers import build_notifiers
 from killswitch.plugins import Provider, ProviderContext, registry
@@ -98,6 +99,9 @@ def build(
         timeouts=DbTimeouts.for_lease(config.base.ha.lease_seconds),
         application_name=f"killswitch:{identity}",
     )
+    # Managed keys (``killswitch keys``) are budgets from the start: a journaled kill of one is
+    # resumed under its policy. The engine re-reads them every cycle.
+    config = with_managed(config, store.managed_keys())
     prices = PriceBook(config.base.prices)
     ctx = ProviderContext(
         prices=prices,

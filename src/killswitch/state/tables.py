@@ -168,3 +168,20 @@ open_kills = Table(
     Column("actor", String(256), nullable=False, server_default=""),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# Keys made by ``killswitch keys create``: what the daemon enforces without a config edit. The
+# secret is never here: it is printed once by the command and kept nowhere.
+managed_keys = Table(
+    "managed_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("provider", String(128), nullable=False),
+    Column("key_id", String(512), nullable=False),
+    Column("ref", JSON, nullable=False),  # what revoke and enforcement need (ids, no secret)
+    Column("limit_amount", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("window", String(16), nullable=False),
+    Column("native_cap", Boolean, nullable=False),
+    Column("expires_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
