@@ -25,7 +25,7 @@ from killswitch.core.evaluate import BudgetRule, Evaluation, evaluate
 from killswitch.core.ledger import Ledger
 from killswitch.core.scope import ObservationIndex
 from killswitch.logs import event_level
-from killswitch.managed import with_managed
+from killswitch.managed import unenforced, with_managed
 from killswitch.metrics import BudgetSeries, Metrics, SourceHealth
 from killswitch.model import (
     BudgetPolicy,
@@ -163,7 +163,14 @@ class Engine:
         if keys == self._managed:
             return False
         self._managed = keys
-        self.adopt(with_managed(self.config, keys))
+        config = with_managed(self.config, keys)
+        loose = unenforced(config, keys)
+        if loose:
+            log.error(
+                "managed keys not enforced: their provider entry is gone or cannot issue keys",
+                keys=loose,
+            )
+        self.adopt(config)
         return True
 
     def adopt(self, config: Config) -> None:

@@ -77,7 +77,10 @@ def _resolve(b: BudgetConfig, reg: Registry) -> tuple[ResolvedAction, ...]:
 def with_managed(config: Config, keys: Sequence[ManagedKey], reg: Registry | None = None) -> Config:
     """``config`` plus one budget per managed key whose provider entry it still has.
 
-    A configured budget of the same name wins (an operator's word over a derived one).
+    A configured budget of the same name wins (an operator's word over a derived one). A key
+    that cannot become a budget (its provider no longer issues keys, a stored id the action
+    refuses) is left out rather than failing the cycle of every other budget:
+    :func:`unenforced` names it, and ``keys list`` shows it as NOT ENFORCED.
     """
     reg = reg or registry
     taken = {b.name for b in config.budgets if not is_managed(b.name)}
@@ -85,12 +88,16 @@ def with_managed(config: Config, keys: Sequence[ManagedKey], reg: Registry | Non
     actions = {n: a for n, a in config.actions.items() if n in taken}
     for key in keys:
         pconf = config.providers.get(key.provider)
-        b = budget_of(key, reg, pconf.type) if pconf is not None else None
+        try:
+            b = budget_of(key, reg, pconf.type) if pconf is not None else None
+            resolved = _resolve(b, reg) if b is not None else ()
+        except (ValueError, KeyError, TypeError):  # pydantic's ValidationError is a ValueError
+            continue
         if b is None or b.name in taken:
             continue
         taken.add(b.name)
         base.append(b)
-        actions[b.name] = _resolve(b, reg)
+        actions[b.name] = resolved
     new_base = config.base.model_copy(update={"budgets": tuple(base)})
     return replace(config, base=new_base, actions=actions)
 

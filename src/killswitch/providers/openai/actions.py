@@ -379,6 +379,7 @@ class DeleteServiceAccount(_OpenAIAction[ServiceAccountParams]):
     """What stops a managed key (``killswitch keys``): its service account, and so its key."""
 
     name = "openai.delete-service-account"
+    params_model = ServiceAccountParams
     target_dim = "key"
     permissions = (MANAGE,)
     summary = (
