@@ -193,3 +193,16 @@ def test_refusals_name_the_option_and_create_nothing(spec: Spec, tmp_path: Path)
     finally:
         stand.stop()
     assert server.violations == []
+
+
+async def test_a_failed_create_is_not_retried(spec: Spec) -> None:
+    """A retry after a lost answer could mint a second key whose secret nobody ever sees."""
+    from killswitch.http import HTTPStatusError
+
+    server = SpecServer(spec, [])
+    server.override = lambda r: httpx.Response(
+        500, json={"error": {"code": 500, "message": "Internal Server Error"}}
+    )
+    with pytest.raises(HTTPStatusError, match="POST /keys -> HTTP 500"):
+        await provider(server).create_key(KeyRequest("k", Money(Decimal(1)), "daily"))
+    assert [r.method for r in server.requests] == ["POST"]

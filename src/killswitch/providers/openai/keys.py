@@ -31,7 +31,8 @@ async def create(api: AdminAPI, project: str | None, request: KeyRequest) -> Iss
             "(proj_...) managed keys are created in"
         )
     path = service_accounts_path(project)
-    body = obj(await api.http.json("POST", path, json={"name": request.name}), f"POST {path}")
+    answer = await api.http.json("POST", path, json={"name": request.name}, attempts=1)
+    body = obj(answer, f"POST {path}")
     account = body.get("id")
     key = body.get("api_key")
     key = key if isinstance(key, dict) else {}

@@ -179,7 +179,7 @@ class OpenRouterProvider(Provider[OpenRouterConfig]):
             body["expires_at"] = request.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         if self.cfg.workspace_id:
             body["workspace_id"] = self.cfg.workspace_id
-        out = await self.http.json("POST", "/keys", json=body)
+        out = await self.http.json("POST", "/keys", json=body, attempts=1)
         data = out.get("data") if isinstance(out, dict) else None
         secret = out.get("key") if isinstance(out, dict) else None
         h = data.get("hash") if isinstance(data, dict) else None
