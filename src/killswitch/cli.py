@@ -524,6 +524,7 @@ def _issuer(cfg: Any, provider: str) -> Any:
 
 
 def _key_json(k: Any, enforced: bool) -> dict[str, Any]:
+    from killswitch.daemon import system_clock
     from killswitch.managed import budget_name
 
     return {
@@ -535,6 +536,7 @@ def _key_json(k: Any, enforced: bool) -> dict[str, Any]:
         "window": k.window,
         "cap": "native" if k.native_cap else "enforced",
         "expires_at": k.expires_at.isoformat() if k.expires_at else None,
+        "expired": bool(k.expires_at and k.expires_at <= system_clock()),
         "created_at": k.created_at.isoformat() if k.created_at else None,
         "budget": budget_name(k.provider, k.name),
         "enforced_by_daemon": enforced,
@@ -663,7 +665,11 @@ def keys_list(config: ConfigOpt, json_out: JsonOpt = False) -> None:
         typer.echo(
             f"{r['name']:20} {r['provider']:12} {r['limit']} {r['currency']} {r['window']:8} "
             f"cap {r['cap']:8} id {r['id']}"
-            + (f" expires {r['expires_at']}" if r["expires_at"] else "")
+            + (
+                f" {'expired' if r['expired'] else 'expires'} {r['expires_at']}"
+                if r["expires_at"]
+                else ""
+            )
             + ("" if r["enforced_by_daemon"] else "  NOT ENFORCED: provider not in the config")
         )
 

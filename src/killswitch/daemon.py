@@ -101,7 +101,8 @@ def build(
     )
     # Managed keys (``killswitch keys``) are budgets from the start: a journaled kill of one is
     # resumed under its policy. The engine re-reads them every cycle.
-    config = with_managed(config, store.managed_keys())
+    managed = store.managed_keys()
+    config = with_managed(config, managed)
     prices = PriceBook(config.base.prices)
     ctx = ProviderContext(
         prices=prices,
@@ -123,6 +124,7 @@ def build(
         metrics,
         clock=clock,
         identity=identity,
+        managed=managed,
     )
     return Runtime(config, store, providers, engine, metrics)
 

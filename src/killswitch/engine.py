@@ -109,6 +109,7 @@ class Engine:
         *,
         clock: Callable[[], datetime],
         identity: str,
+        managed: list[ManagedKey] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -138,7 +139,8 @@ class Engine:
         self._logged: set[str] = set()
         # coverage of polls recorded with persist=False (plan): the store never saw it
         self._unsaved_coverage: dict[str, list[Coverage]] = {}
-        self._managed: list[ManagedKey] | None = None  # as last adopted (None: not read yet)
+        # the managed keys ``config`` already holds as budgets (None: not read yet)
+        self._managed: list[ManagedKey] | None = managed
         metrics.init_budgets(
             (budget_series(b) for b in config.budgets),
             clock(),
@@ -171,6 +173,8 @@ class Engine:
                 keys=loose,
             )
         self.adopt(config)
+        # a revoked key's budget leaves status now, not at the next restart
+        self.store.forget_budgets([b.name for b in config.budgets])
         return True
 
     def adopt(self, config: Config) -> None:
