@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from killswitch.plugins import GENERIC, registry
+from killswitch.plugins import GENERIC, key_issuing, registry
 
 
 def matrix() -> list[dict[str, Any]]:
@@ -21,6 +21,7 @@ def matrix() -> list[dict[str, Any]]:
                 "latency": caps.latency,
                 "scopes": list(caps.scopes),
                 "notes": list(caps.notes),
+                "keys": _keys(cls),
                 "actions": [
                     _action(a)
                     for a in sorted(reg.actions_for(ptype).values(), key=lambda a: a.name)
@@ -37,6 +38,7 @@ def matrix() -> list[dict[str, Any]]:
                 "latency": "",
                 "scopes": [],
                 "notes": [f"not installed: {why}"],
+                "keys": None,
                 "actions": [],
             }
         )
@@ -51,10 +53,25 @@ def matrix() -> list[dict[str, Any]]:
                 "latency": "",
                 "scopes": [],
                 "notes": ["usable with any provider"],
+                "keys": None,
                 "actions": [_action(a) for a in generic.values()],
             }
         )
     return rows
+
+
+KEY_CAPS = {
+    "native": "native: the provider caps the key itself; the daemon's budget is the second line",
+    "enforced": "enforced by the daemon: the provider has no per-key cap",
+}
+
+
+def _keys(cls: Any) -> dict[str, Any] | None:
+    """``killswitch keys create`` support: where the cap lives, and whether keys can expire."""
+    cap = key_issuing(cls)
+    if cap is None:
+        return None
+    return {"create": True, "cap": cap, "expiry": bool(getattr(cls, "key_expiry", False))}
 
 
 def _sources(cls: Any) -> list[str]:
@@ -85,6 +102,10 @@ def render_text(rows: list[dict[str, Any]]) -> str:
             out.append(f"  reads:       {'; '.join(r['reads'])}")
             out.append(f"  granularity: {r['granularity']}   latency: {r['latency']}")
             out.append(f"  scopes:      {', '.join(r['scopes'])}")
+        if r.get("keys"):
+            k = r["keys"]
+            expiry = "; --expires supported" if k["expiry"] else ""
+            out.append(f"  keys create: cap {KEY_CAPS[k['cap']]}{expiry}")
         for a in r["actions"]:
             flag = "IRREVERSIBLE" if a["irreversible"] else "reversible"
             out.append(f"  action {a['name']} [{flag}]: {a['summary']}")

@@ -212,9 +212,11 @@ def status(config: ConfigOpt, json_out: JsonOpt = False) -> None:
     daemon's last cycle). Exit 1 when that data is stale or there is none yet."""
     from killswitch import views
     from killswitch.daemon import system_clock
+    from killswitch.managed import with_managed
 
     cfg = _load(config)
     store = _store(cfg)
+    cfg = with_managed(cfg, store.managed_keys())  # managed keys show as their own budgets
     now = system_clock()
     sources = views.source_freshness(cfg, store.source_statuses(), now)
     rows = views.status_rows(cfg, store.statuses(), sources, now)
@@ -550,6 +552,219 @@ def _print_since(rt: Any, budget: str, mark: int) -> bool:
     if any(r.status not in ("done", "dry_run") for r in rows):
         raise typer.Exit(1)
     return bool(rows)
+
+
+keys_app = typer.Typer(
+    no_args_is_help=True,
+    help="Capped keys on demand: create a provider key with a spend cap the daemon enforces.",
+)
+app.add_typer(keys_app, name="keys")
+
+CAP_TEXT = {
+    "native": "native (the provider refuses spend past it) + the daemon's budget",
+    "enforced": "enforced by the daemon's budget (the provider has no per-key cap)",
+}
+
+
+def _issuer(cfg: Any, provider: str) -> Any:
+    """The built provider entry ``provider``, checked to implement KeyIssuer (else exit 2)."""
+    from killswitch.plugins import ProviderContext, key_issuing, registry
+    from killswitch.pricing import PriceBook
+
+    pconf = cfg.providers.get(provider)
+    if pconf is None:
+        known = ", ".join(cfg.providers) or "none"
+        _fail(f"--provider: no provider named {provider!r} under providers: (configured: {known})")
+    cls = registry.providers[pconf.type]
+    if key_issuing(cls) is None:
+        able = sorted(t for t, c in registry.providers.items() if key_issuing(c))
+        _fail(
+            f"--provider: {provider} ({pconf.type}) cannot create keys; "
+            f"provider types that can: {', '.join(able)}"
+        )
+    return cls(provider, pconf, ProviderContext(prices=PriceBook(cfg.base.prices)))
+
+
+def _key_json(k: Any, enforced: bool) -> dict[str, Any]:
+    from killswitch.daemon import system_clock
+    from killswitch.managed import budget_name
+
+    return {
+        "name": k.name,
+        "provider": k.provider,
+        "id": k.id,
+        "limit": str(k.limit.amount),
+        "currency": k.limit.currency,
+        "window": k.window,
+        "cap": "native" if k.native_cap else "enforced",
+        "expires_at": k.expires_at.isoformat() if k.expires_at else None,
+        "expired": bool(k.expires_at and k.expires_at <= system_clock()),
+        "created_at": k.created_at.isoformat() if k.created_at else None,
+        "budget": budget_name(k.provider, k.name),
+        "enforced_by_daemon": enforced,
+    }
+
+
+@keys_app.command("create")
+def keys_create(
+    config: ConfigOpt,
+    provider: Annotated[str, typer.Option("--provider", help="provider entry (under providers:)")],
+    name: Annotated[str, typer.Option("--name", help="the key's name, e.g. ci-run-42")],
+    limit_usd: Annotated[str, typer.Option("--limit-usd", help="the cap in USD, e.g. 5")],
+    window: Annotated[str, typer.Option("--window", help="daily, weekly or monthly (UTC)")],
+    expires: Annotated[
+        str | None, typer.Option("--expires", help="the key expires after this, e.g. 24h")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a key capped at --limit-usd per --window; print its secret once (and only here).
+
+    The key (never its secret) is stored in the state; the daemon enforces it from its next
+    cycle as budget managed-keys.<provider>.<name>, without a config edit.
+    """
+    from datetime import UTC, datetime
+    from decimal import Decimal, InvalidOperation
+
+    from killswitch.daemon import system_clock
+    from killswitch.durations import parse_duration
+    from killswitch.managed import budget_name, check_name
+    from killswitch.model import ManagedKey, Money
+    from killswitch.plugins import KEY_WINDOWS, KeyRequest
+
+    cfg = _load(config)
+    if (why := check_name(provider, name)) is not None:
+        _fail(f"--name: {why}")
+    try:
+        limit = Decimal(limit_usd)
+    except InvalidOperation:
+        _fail("--limit-usd: not a number; give the cap in USD, e.g. 5 or 12.50")
+    if not limit.is_finite() or limit <= 0:
+        _fail("--limit-usd: must be above 0, e.g. 5")
+    if window not in KEY_WINDOWS:
+        _fail(f"--window: use one of {', '.join(KEY_WINDOWS)}")
+    issuer = _issuer(cfg, provider)
+    now = system_clock()
+    expires_at = None
+    if expires is not None:
+        try:
+            expires_at = (now + parse_duration(expires)).astimezone(UTC)
+        except ValueError as exc:
+            _fail(f"--expires: {exc}")
+        if not type(issuer).key_expiry:
+            _fail(
+                f"--expires: {provider} keys cannot expire at the provider; leave it out and "
+                "run `killswitch keys revoke` when done"
+            )
+    store = _store(cfg)
+    if any(k.name == name for k in store.managed_keys()):
+        _fail(f"--name: a managed key named {name!r} exists; revoke it first or pick another name")
+    request = KeyRequest(name, Money(limit, "USD"), window, expires_at)
+
+    async def go() -> Any:
+        try:
+            return await issuer.create_key(request)
+        finally:
+            await issuer.aclose()
+
+    issued = asyncio.run(go())
+    key = ManagedKey(
+        name,
+        provider,
+        issued.id,
+        request.limit,
+        window,
+        issued.native_cap,
+        dict(issued.ref),
+        expires_at,
+        datetime.now(UTC),
+    )
+    try:
+        store.add_managed_key(key, now)
+    except Exception:
+        asyncio.run(_revoke_quietly(cfg, key))  # an unrecorded key would be uncapped by us
+        raise
+    secret = issued.secret.get_secret_value()
+    if json_out:
+        typer.echo(json.dumps({**_key_json(key, True), "secret": secret}, indent=2))
+        return
+    cap = "native" if key.native_cap else "enforced"
+    typer.echo(
+        f"created {name} on {provider} (id {key.id}): {limit} USD {window}; cap {CAP_TEXT[cap]}; "
+        f"budget {budget_name(provider, name)}"
+        + (f"; expires {expires_at:%Y-%m-%d %H:%M:%S} UTC" if expires_at else "")
+    )
+    typer.echo("secret (shown once, never stored; keep it now):")
+    typer.echo(secret)
+
+
+async def _revoke_quietly(cfg: Any, key: Any) -> None:
+    issuer = _issuer(cfg, key.provider)
+    try:
+        await issuer.revoke_key(key)
+    except Exception:  # the store error that got us here is the one to report
+        typer.echo(
+            f"warning: could not revoke {key.name} ({key.id}); delete it at the provider", err=True
+        )
+    finally:
+        await issuer.aclose()
+
+
+@keys_app.command("list")
+def keys_list(config: ConfigOpt, json_out: JsonOpt = False) -> None:
+    """The managed keys in the state: limit, window, cap, expiry (never a secret)."""
+    from killswitch.managed import unenforced, with_managed
+
+    cfg = _load(config)
+    keys = _store(cfg).managed_keys()
+    loose = set(unenforced(with_managed(cfg, keys), keys))
+    rows = [_key_json(k, k.name not in loose) for k in keys]
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no managed keys: create one with `killswitch keys create`")
+    for r in rows:
+        typer.echo(
+            f"{r['name']:20} {r['provider']:12} {r['limit']} {r['currency']} {r['window']:8} "
+            f"cap {r['cap']:8} id {r['id']}"
+            + (
+                f" {'expired' if r['expired'] else 'expires'} {r['expires_at']}"
+                if r["expires_at"]
+                else ""
+            )
+            + ("" if r["enforced_by_daemon"] else "  NOT ENFORCED: provider not in the config")
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    config: ConfigOpt, name: Annotated[str, typer.Argument(help="the managed key's name")]
+) -> None:
+    """Delete the key at its provider, then forget it (the daemon stops enforcing it)."""
+    from killswitch.managed import budget_name
+
+    cfg = _load(config)
+    store = _store(cfg)
+    keys = {k.name: k for k in store.managed_keys()}
+    key = keys.get(name)
+    if key is None:
+        _fail(f"NAME: no managed key named {name!r} (managed: {', '.join(keys) or 'none'})")
+    if key.provider not in cfg.providers:
+        _fail(
+            f"NAME: {name} belongs to provider {key.provider!r}, no longer under providers:; "
+            "add it back to revoke the key"
+        )
+    issuer = _issuer(cfg, key.provider)
+
+    async def go() -> None:
+        try:
+            await issuer.revoke_key(key)
+        finally:
+            await issuer.aclose()
+
+    asyncio.run(go())
+    store.remove_managed_key(name, budget_name(key.provider, name))
+    typer.echo(f"revoked {name} on {key.provider} (id {key.id})")
 
 
 @app.command()

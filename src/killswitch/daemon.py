@@ -28,6 +28,7 @@ from killswitch.engine import Engine
 from killswitch.errors import StartupError
 from killswitch.gc_tuning import tune_gc
 from killswitch.leadership import LEASE_NAME, Leadership
+from killswitch.managed import with_managed
 from killswitch.metrics import Metrics
 from killswitch.notifiers import build_notifiers
 from killswitch.plugins import Provider, ProviderContext, Service, registry
@@ -99,6 +100,10 @@ def build(
         timeouts=DbTimeouts.for_lease(config.base.ha.lease_seconds),
         application_name=f"killswitch:{identity}",
     )
+    # Managed keys (``killswitch keys``) are budgets from the start: a journaled kill of one is
+    # resumed under its policy. The engine re-reads them every cycle.
+    managed = store.managed_keys()
+    config = with_managed(config, managed)
     prices = PriceBook(config.base.prices)
     ctx = ProviderContext(
         prices=prices,
@@ -121,6 +126,7 @@ def build(
         metrics,
         clock=clock,
         identity=identity,
+        managed=managed,
     )
     return Runtime(config, store, providers, engine, metrics)
 

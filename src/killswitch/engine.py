@@ -27,6 +27,7 @@ from killswitch.core.fanin import Feed, evaluate_feeds
 from killswitch.core.ledger import Ledger
 from killswitch.core.scope import ObservationIndex
 from killswitch.logs import event_level
+from killswitch.managed import unenforced, with_managed
 from killswitch.metrics import BudgetSeries, Metrics, SourceHealth
 from killswitch.model import (
     BudgetPolicy,
@@ -35,6 +36,7 @@ from killswitch.model import (
     Decision,
     DecisionKind,
     GroupStatus,
+    ManagedKey,
     PollResult,
     SourceEvent,
 )
@@ -126,6 +128,7 @@ class Engine:
         *,
         clock: Callable[[], datetime],
         identity: str,
+        managed: list[ManagedKey] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -157,6 +160,8 @@ class Engine:
         self._logged: set[str] = set()
         # coverage of polls recorded with persist=False (plan): the store never saw it
         self._unsaved_coverage: dict[str, list[Coverage]] = {}
+        # the managed keys ``config`` already holds as budgets (None: not read yet)
+        self._managed: list[ManagedKey] | None = managed
         metrics.init_budgets(
             (budget_series(b) for b in config.budgets),
             clock(),
@@ -168,6 +173,44 @@ class Engine:
             [a.name for acts in config.actions.values() for a in acts],
             [n.name for n in notifiers],
             [b.name for b in config.budgets],
+        )
+
+    # ---- managed keys ----------------------------------------------------------------------
+    def refresh_managed(self) -> bool:
+        """Adopt the managed keys in the state as budgets (``killswitch keys``); True if changed.
+
+        Read every cycle, so a key created or revoked while the daemon runs is enforced (or
+        dropped) from the next cycle on, without a config edit or restart.
+        """
+        keys = self.store.managed_keys()
+        if keys == self._managed:
+            return False
+        self._managed = keys
+        config = with_managed(self.config, keys)
+        loose = unenforced(config, keys)
+        if loose:
+            log.error(
+                "managed keys not enforced: their provider entry is gone or cannot issue keys",
+                keys=loose,
+            )
+        self.adopt(config)
+        # a revoked key's budget leaves status now, not at the next restart
+        self.store.forget_budgets([b.name for b in config.budgets])
+        return True
+
+    def adopt(self, config: Config) -> None:
+        """Run on ``config`` from now on: budgets, their rules, policies and series."""
+        self.config = config
+        fresh = resolve(config)
+        self.policies.clear()  # the executor holds this same mapping
+        self.policies.update(fresh)
+        self.rules = {b.name: rule_for(b, fresh[b.name]) for b in config.budgets}
+        self.retention.budgets = config.budgets
+        self.metrics.init_budgets(
+            (budget_series(b) for b in config.budgets),
+            self.clock(),
+            per_target=config.base.metrics.per_target,
+            max_series=config.base.metrics.max_series,
         )
 
     # ---- helpers -------------------------------------------------------------------------
@@ -523,6 +566,7 @@ class Engine:
 
     async def cycle(self, provider_name: str, *, act: bool = True) -> CycleReport:
         async with self._locks[provider_name]:
+            await self.offload(self.refresh_managed)
             now = self.clock()
             report = CycleReport(provider_name)
             report.polls = await self.poll(provider_name, now)

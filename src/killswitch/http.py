@@ -99,9 +99,14 @@ class ProviderHTTP:
         self.pacer = pacer or Pacer()
         self.requests_sent = 0
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def request(
+        self, method: str, path: str, *, attempts: int | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """``attempts=1`` for a call that must not be repeated blindly (creating a key: a retry
+        after a lost answer would make a second key whose secret nobody ever sees)."""
         last: Exception | None = None
-        for attempt in range(self.retry.attempts):
+        tries = attempts or self.retry.attempts
+        for attempt in range(tries):
             await self.pacer.wait()
             try:
                 self.requests_sent += 1
@@ -113,7 +118,7 @@ class ProviderHTTP:
             if resp.status_code < 400:
                 return resp
             err = HTTPStatusError(method, path, resp.status_code, _error_detail(resp))
-            if not err.retryable or attempt == self.retry.attempts - 1:
+            if not err.retryable or attempt == tries - 1:
                 raise err
             last = err
             wait = retry_after_seconds(resp.headers, self.retry.max_delay)
@@ -123,8 +128,10 @@ class ProviderHTTP:
             raise last
         raise _transport_error(last)
 
-    async def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        resp = await self.request(method, path, **kwargs)
+    async def json(
+        self, method: str, path: str, *, attempts: int | None = None, **kwargs: Any
+    ) -> Any:
+        resp = await self.request(method, path, attempts=attempts, **kwargs)
         try:
             return resp.json()
         except ValueError:

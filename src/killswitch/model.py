@@ -360,3 +360,18 @@ class TargetState:
             breach_alerted_window=ts(data.get("breach_alerted_window")),
             incomplete_alerted=bool(data.get("incomplete_alerted", False)),
         )
+
+
+@dataclass(frozen=True)
+class ManagedKey:
+    """A key killswitch created and enforces (stored in the state; never the secret)."""
+
+    name: str
+    provider: str
+    id: str
+    limit: Money
+    window: str
+    native_cap: bool
+    ref: Mapping[str, str] = field(default_factory=dict)
+    expires_at: datetime | None = None
+    created_at: datetime | None = None

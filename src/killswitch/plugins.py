@@ -29,10 +29,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, get_args, get_origin
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    Protocol,
+    get_args,
+    get_origin,
+    runtime_checkable,
+)
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from typing_extensions import TypeVar  # default= (PEP 696): bare Provider / Action stay valid
 
 from killswitch.core.caps import NativeCap
@@ -40,7 +50,7 @@ from killswitch.core.scope import Scope
 from killswitch.core.windows import WindowSpec
 from killswitch.durations import parse_duration
 from killswitch.errors import RefusedAction
-from killswitch.model import Money, PollResult, Window
+from killswitch.model import ManagedKey, Money, PollResult, Window
 from killswitch.pricing import PriceBook
 
 if TYPE_CHECKING:
@@ -121,6 +131,69 @@ class Capabilities:
     latency: str
     scopes: Sequence[str] = ("all",)
     notes: Sequence[str] = ()
+
+
+KeyCap = Literal["native", "enforced"]
+KEY_WINDOWS = ("daily", "weekly", "monthly")  # what every issuer's cap can reset on (UTC)
+
+
+@dataclass(frozen=True)
+class KeyRequest:
+    """What ``killswitch keys create`` asks a provider for: a key capped at ``limit``."""
+
+    name: str
+    limit: Money
+    window: str  # one of KEY_WINDOWS
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A key the provider just created. ``secret`` is shown once by the CLI and kept nowhere.
+
+    ``id`` is the target the provider's spend is reported under (so a budget scoped to it sees
+    the key's spend); ``ref`` holds what revoke and enforcement need besides it (OpenAI: the
+    project and the service account). ``native_cap``: the provider itself enforces the limit.
+    """
+
+    id: str
+    secret: SecretStr
+    native_cap: bool
+    ref: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class KeyIssuer(Protocol):
+    """The optional provider hook behind ``killswitch keys``: create and revoke capped keys.
+
+    A provider implements it when its API can mint keys. ``key_cap`` says whether the cap is
+    ``native`` (the provider refuses spend past it; the daemon's budget is the second line) or
+    ``enforced`` (only the daemon's budget stops the key). ``key_actions`` are the budget
+    actions that stop one managed key; the daemon enforces every managed key with them under a
+    built-in budget, without a config edit. ``key_expiry``: the provider expires keys itself.
+    """
+
+    key_cap: ClassVar[KeyCap]
+    key_expiry: ClassVar[bool]
+
+    async def create_key(self, request: KeyRequest) -> IssuedKey: ...
+
+    async def revoke_key(self, key: ManagedKey) -> None: ...
+
+    @classmethod
+    def key_actions(cls, key: ManagedKey) -> list[str | dict[str, Any]]: ...
+
+
+def key_issuing(cls: type) -> KeyCap | None:
+    """``native``/``enforced`` when a provider class implements :class:`KeyIssuer`, else None.
+
+    Read from the class (the capability matrix has no instances); the methods must all be there.
+    """
+    methods = ("create_key", "revoke_key", "key_actions")
+    if not all(callable(getattr(cls, m, None)) for m in methods):
+        return None
+    cap = getattr(cls, "key_cap", None)
+    return cap if cap in ("native", "enforced") else None
 
 
 @dataclass(frozen=True)
@@ -623,6 +696,10 @@ __all__ = [
     "Capabilities",
     "ConfigT",
     "DoctorFinding",
+    "IssuedKey",
+    "KeyIssuer",
+    "KeyRequest",
+    "ManagedKey",
     "NativeCaps",
     "ParamsT",
     "Prior",
@@ -636,5 +713,6 @@ __all__ = [
     "Source",
     "State",
     "TargetRequest",
+    "key_issuing",
     "registry",
 ]

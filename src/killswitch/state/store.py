@@ -28,6 +28,7 @@ from killswitch.core.retention import Horizon
 from killswitch.model import (
     Coverage,
     GroupStatus,
+    ManagedKey,
     Money,
     ObservationKind,
     SpendObservation,
@@ -754,6 +755,50 @@ class Store:
     def lease_holder(self, name: str) -> Holder | None:
         with self.engine.connect() as conn:
             return lease_sql.read(conn, name)
+
+    # ---- managed keys (``killswitch keys``) -----------------------------------------------
+    def add_managed_key(self, key: ManagedKey, now: datetime) -> None:
+        """Remember a key the CLI created (its secret is not part of ManagedKey)."""
+        with self.tx() as conn:
+            conn.execute(
+                t.managed_keys.insert().values(
+                    name=key.name,
+                    provider=key.provider,
+                    key_id=key.id,
+                    ref=dict(key.ref),
+                    limit_amount=str(key.limit.amount),
+                    currency=key.limit.currency,
+                    window=key.window,
+                    native_cap=key.native_cap,
+                    expires_at=key.expires_at,
+                    created_at=now,
+                )
+            )
+
+    def managed_keys(self) -> list[ManagedKey]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.managed_keys).order_by(t.managed_keys.c.name)).mappings()
+            return [
+                ManagedKey(
+                    name=r["name"],
+                    provider=r["provider"],
+                    id=r["key_id"],
+                    limit=Money(Decimal(r["limit_amount"]), r["currency"]),
+                    window=r["window"],
+                    native_cap=bool(r["native_cap"]),
+                    ref=dict(r["ref"]),
+                    expires_at=r["expires_at"],
+                    created_at=r["created_at"],
+                )
+                for r in rows
+            ]
+
+    def remove_managed_key(self, name: str, budget: str) -> bool:
+        """Forget a revoked key and the status rows of the budget that enforced it."""
+        with self.tx() as conn:
+            gone = conn.execute(delete(t.managed_keys).where(t.managed_keys.c.name == name))
+            conn.execute(delete(t.budget_status).where(t.budget_status.c.budget == budget))
+            return bool(gone.rowcount)
 
     def open_kill_rows(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -190,3 +190,20 @@ ingest_events = Table(
 )
 Index("ix_ingest_events_bucket", ingest_events.c.provider, ingest_events.c.bucket_start)
 Index("ix_ingest_events_received", ingest_events.c.provider, ingest_events.c.received_at)
+
+# Keys made by ``killswitch keys create``: what the daemon enforces without a config edit. The
+# secret is never here: it is printed once by the command and kept nowhere.
+managed_keys = Table(
+    "managed_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("provider", String(128), nullable=False),
+    Column("key_id", String(512), nullable=False),
+    Column("ref", JSON, nullable=False),  # what revoke and enforcement need (ids, no secret)
+    Column("limit_amount", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("window", String(16), nullable=False),
+    Column("native_cap", Boolean, nullable=False),
+    Column("expires_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+)

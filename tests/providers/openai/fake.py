@@ -122,6 +122,9 @@ class FakeOpenAI:
         self.keys: dict[str, dict[str, Any]] = {}  # key id -> ProjectApiKey (+ "_project")
         self.spend_limits: dict[str, dict[str, Any]] = {}
         self.rate_limits: dict[str, dict[str, dict[str, Any]]] = {}
+        # service account id -> account (+ "_project", "_key"); secrets: key id -> api_key.value
+        self.service_accounts: dict[str, dict[str, Any]] = {}
+        self.secrets: dict[str, str] = {}
         self.exchanges: list[Exchange] = []
         self.faults: list[Fault] = []
         self.on_request: Callable[[str, str], None] | None = None  # (method, path) hook
@@ -317,6 +320,8 @@ class FakeOpenAI:
                 return error(404, "rate limit not found")
             rl.update(json.loads(body))
             return 200, rl
+        if rest.startswith("/service_accounts"):
+            return self._service_accounts(method, pid, rest, body)
         if rest == "/api_keys" and method == "GET":
             items = [self._key(k) for k in self.keys.values() if k["_project"] == pid]
             return self._list(items, q, 20)
@@ -336,6 +341,45 @@ class FakeOpenAI:
                     "deleted": True,
                 }
         return error(404, f"no route {method} {path}")
+
+    def _service_accounts(self, method: str, pid: str, rest: str, body: bytes) -> Reply:
+        """Create (with its one key, unredacted in this answer only) and delete accounts."""
+        if rest == "/service_accounts" and method == "POST":
+            n = len(self.service_accounts) + 1
+            sid, kid = f"svc_acct_{n}", f"key_svc{n}"
+            name = json.loads(body)["name"]
+            self.add_key(pid, kid, owner="service_account")
+            self.keys[kid]["owner"]["service_account"].update(id=sid, name=name)
+            self.secrets[kid] = f"sk-svcacct-{base64.b32encode(kid.encode()).decode()}-secret"
+            acct = {
+                "object": "organization.project.service_account",
+                "id": sid,
+                "name": name,
+                "role": "member",
+                "created_at": int(self.clock().timestamp()),
+            }
+            self.service_accounts[sid] = {**acct, "_project": pid, "_key": kid}
+            key = {
+                "object": "organization.project.service_account.api_key",
+                "value": self.secrets[kid],
+                "name": "Secret Key",
+                "created_at": acct["created_at"],
+                "id": kid,
+            }
+            return 200, {**acct, "api_key": key}
+        m = re.fullmatch(r"/service_accounts/([^/]+)", rest)
+        acct = self.service_accounts.get(m.group(1)) if m else None
+        if m and method == "DELETE":
+            if acct is None or acct["_project"] != pid:
+                return error(404, f"No such service account: {m.group(1)}")
+            del self.service_accounts[m.group(1)]
+            self.keys.pop(acct["_key"], None)
+            return 200, {
+                "object": "organization.project.service_account.deleted",
+                "id": m.group(1),
+                "deleted": True,
+            }
+        return error(404, f"no route {method} /organization/projects/{pid}{rest}")
 
     @staticmethod
     def _key(k: dict[str, Any]) -> dict[str, Any]:

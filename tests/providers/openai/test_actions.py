@@ -384,6 +384,7 @@ def test_metadata_for_killswitch_providers() -> None:
         "openai.rate-limit",
         "openai.delete-key",
         "openai.archive-project",
+        "openai.delete-service-account",  # managed keys' (killswitch keys), see test_keys.py
     }
     for cls in acts.values():
         assert cls.permissions and cls.summary and cls.undo_summary

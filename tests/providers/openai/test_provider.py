@@ -16,7 +16,13 @@ from killswitch.providers.openai.config import OpenAIConfig
 from .fake import FakeOpenAI, Fault
 from .test_engine import BRIEF
 
-ALL = ["openai.spend-limit", "openai.rate-limit", "openai.delete-key", "openai.archive-project"]
+ALL = [
+    "openai.spend-limit",
+    "openai.rate-limit",
+    "openai.delete-key",
+    "openai.archive-project",
+    "openai.delete-service-account",
+]
 
 
 def test_the_brief_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,6 +94,7 @@ def test_capabilities_in_the_matrix() -> None:
         acts["openai.delete-key"]["irreversible"] and acts["openai.archive-project"]["irreversible"]
     )
     assert all(a["permissions"] for a in acts.values())
+    assert row["keys"] == {"create": True, "cap": "enforced", "expiry": False}
 
 
 def test_default_source_is_usage(provider: OpenAIProvider) -> None:

@@ -371,3 +371,45 @@ class ArchiveProject(_OpenAIAction[NoParams]):
         if not project_archived(body, f"POST {path}/archive"):
             raise ActionError(f"POST {path}/archive: the project is not reported archived")
         return {"already_archived": False}
+
+
+class ServiceAccountParams(ActionParams):
+    project: str = Field(description="the project the service account is in (proj_...)")
+    service_account: str = Field(description="the service account id")
+
+
+@registry.action
+class DeleteServiceAccount(_OpenAIAction[ServiceAccountParams]):
+    """What stops a managed key (``killswitch keys``): its service account, and so its key."""
+
+    name = "openai.delete-service-account"
+    params_model = ServiceAccountParams
+    target_dim = "key"
+    permissions = (MANAGE,)
+    summary = (
+        "DELETE /organization/projects/{p}/service_accounts/{id}: irreversible; stops the "
+        "managed key made by `killswitch keys create` (set by the daemon, not in config)"
+    )
+
+    def describe(self, target: str, params: ServiceAccountParams) -> str:
+        return f"{self.name} {params.service_account} (key {target}, deleted for good)"
+
+    async def execute(
+        self,
+        provider: OpenAIProvider,
+        target: str,
+        params: ServiceAccountParams,
+        ctx: ActionContext,
+    ) -> State:
+        path = (
+            f"{PROJECTS_PATH}/{_project(params.project)}/service_accounts/{params.service_account}"
+        )
+        try:
+            body = obj(await provider.api.http.json("DELETE", path), f"DELETE {path}")
+        except HTTPStatusError as exc:
+            if exc.status == 404:  # already gone: the goal holds
+                return {"already_deleted": True}
+            raise
+        if body.get("deleted") is not True:
+            raise ActionError(f"DELETE {path}: the service account is not reported deleted")
+        return {"already_deleted": False}

@@ -112,6 +112,10 @@ class OpenAIConfig(ProviderConfig):
     page_interval: float = Field(
         default=0.2, ge=0, description="seconds between admin API requests (undocumented limits)"
     )
+    keys_project: str | None = Field(
+        default=None,
+        description="the project `killswitch keys create` makes service accounts in (proj_...)",
+    )
 
     @field_validator("lookback", "reconcile_interval", "reconcile_settle", mode="before")
     @classmethod

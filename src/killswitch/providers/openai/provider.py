@@ -8,19 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from killswitch.errors import MalformedResponse, SourceError
 from killswitch.http import HTTPStatusError
 from killswitch.plugins import (
     Capabilities,
     DoctorFinding,
+    IssuedKey,
+    KeyRequest,
+    ManagedKey,
     Provider,
     ProviderContext,
     Source,
     registry,
 )
 from killswitch.providers._admin_api.costs import floor_day
+from killswitch.providers.openai import keys
 from killswitch.providers.openai.client import COSTS_PATH, PROJECTS_PATH, USAGE_PATH, AdminAPI, unix
 from killswitch.providers.openai.config import OpenAIConfig
 from killswitch.providers.openai.costs import CostReader, CostsSource
@@ -75,6 +79,27 @@ class OpenAIProvider(Provider[OpenAIConfig]):
 
     def sources(self) -> Mapping[str, Source]:
         return self._sources
+
+    # ---- KeyIssuer: ``killswitch keys`` (see keys.py) ----------------------------------
+    key_cap: ClassVar[Literal["native", "enforced"]] = "enforced"
+    key_expiry: ClassVar[bool] = False
+
+    async def create_key(self, request: KeyRequest) -> IssuedKey:
+        return await keys.create(self.api, self.cfg.keys_project, request)
+
+    async def revoke_key(self, key: ManagedKey) -> None:
+        await keys.revoke(self.api, key)
+
+    @classmethod
+    def key_actions(cls, key: ManagedKey) -> list[str | dict[str, Any]]:
+        """Delete the key's service account: OpenAI has no per-key disable or cap."""
+        return [
+            {
+                "type": "openai.delete-service-account",
+                "project": key.ref["project"],
+                "service_account": key.ref["service_account"],
+            }
+        ]
 
     async def doctor(self, actions: Sequence[str]) -> list[DoctorFinding]:
         """One cheap read per capability in use; writes cannot be checked without writing."""

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
 from killswitch.core.windows import WindowSpec
 from killswitch.errors import MalformedResponse, SourceError
-from killswitch.http import ProviderHTTP
+from killswitch.http import HTTPStatusError, ProviderHTTP
 from killswitch.model import Money, ObservationKind, PollResult, SpendObservation, to_decimal
 from killswitch.plugins import (
     Capabilities,
     DoctorFinding,
+    IssuedKey,
+    KeyRequest,
+    ManagedKey,
     Provider,
     ProviderConfig,
     ProviderContext,
@@ -158,6 +161,46 @@ class OpenRouterProvider(Provider[OpenRouterConfig]):
 
     def sources(self) -> Mapping[str, Source]:
         return self._sources
+
+    # ---- KeyIssuer: ``killswitch keys`` -------------------------------------------------
+    key_cap: ClassVar[Literal["native", "enforced"]] = "native"
+    key_expiry: ClassVar[bool] = True
+
+    async def create_key(self, request: KeyRequest) -> IssuedKey:
+        """``POST /keys`` with the cap as the key's own ``limit`` + ``limit_reset``.
+
+        The response's ``key`` is the secret: it goes into the returned IssuedKey and nowhere
+        else (no log line, no error text carries it).
+        """
+        body: dict[str, Any] = {
+            "name": request.name,
+            "limit": float(request.limit.amount),
+            "limit_reset": request.window,
+        }
+        if request.expires_at is not None:
+            body["expires_at"] = request.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if self.cfg.workspace_id:
+            body["workspace_id"] = self.cfg.workspace_id
+        out = await self.http.json("POST", "/keys", json=body, attempts=1)
+        data = out.get("data") if isinstance(out, dict) else None
+        secret = out.get("key") if isinstance(out, dict) else None
+        h = data.get("hash") if isinstance(data, dict) else None
+        if not isinstance(h, str) or not h or not isinstance(secret, str) or not secret:
+            raise MalformedResponse("POST /keys: the answer has no data.hash or key")
+        return IssuedKey(h, SecretStr(secret), native_cap=True)
+
+    async def revoke_key(self, key: ManagedKey) -> None:
+        """``DELETE /keys/{hash}``; a key already gone counts as revoked."""
+        try:
+            await self.http.request("DELETE", f"/keys/{key.id}")
+        except HTTPStatusError as exc:
+            if exc.status != 404:
+                raise
+
+    @classmethod
+    def key_actions(cls, key: ManagedKey) -> list[str | dict[str, Any]]:
+        """Disable the key (reversible: it comes back when the window resets)."""
+        return ["openrouter.disable-key"]
 
     async def doctor(self, actions: Any) -> list[DoctorFinding]:
         try:
