@@ -23,6 +23,8 @@ TITLES = {
     "source_stale": "Spend source stale",
     "source_recovered": "Spend source recovered",
     "estimate_drift": "Estimated vs billed spend drift",
+    "override_set": "Override set (manual restore holds)",
+    "override_cleared": "Override cleared",
 }
 
 
