@@ -140,7 +140,8 @@ class Journal:
                 _override_row(
                     replace(o, actor=actor, reason=reason),
                     "clear",
-                    f"lifted by {actor or 'unknown'}" + (f": {reason}" if reason else "")
+                    f"lifted by {actor or 'unknown'}"
+                    + (f": {reason}" if reason else "")
                     + f" (was: {o.describe()})",
                     None,
                 )

@@ -26,10 +26,10 @@ from sqlalchemy.exc import IntegrityError
 
 from killswitch.core.retention import Horizon
 from killswitch.model import (
+    OVERRIDE_RESTORED,
     Coverage,
     GroupStatus,
     Money,
-    OVERRIDE_RESTORED,
     ObservationKind,
     Override,
     SpendObservation,
