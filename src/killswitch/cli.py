@@ -465,8 +465,10 @@ def restore(
     """
     from killswitch.model import DecisionKind
 
-    end = _override_end(for_, until)
+    if for_ is not None and until is not None:
+        _fail("--for/--until: give one of them, not both")
     rt = _runtime(config)
+    end = _override_end(for_, until, rt.engine.clock())
     b = _budget_or_fail(rt.config, budget)
     ex = rt.engine.executor
     who = _actor(actor)
@@ -537,15 +539,12 @@ def _actor(actor: str | None) -> str:
     return actor or os.environ.get("USER") or os.environ.get("USERNAME") or "unknown"
 
 
-def _override_end(for_: str | None, until: str | None) -> Any:
-    """The end --for or --until asks for (aware UTC, in the future), or None for the window's."""
+def _override_end(for_: str | None, until: str | None, now: Any) -> Any:
+    """The end --for or --until asks for (aware UTC, after ``now``), or None for the window's."""
     from datetime import UTC, datetime
 
     from killswitch.durations import parse_duration
 
-    if for_ is not None and until is not None:
-        _fail("--for/--until: give one of them, not both")
-    now = datetime.now(UTC)
     if for_ is not None:
         try:
             return now + parse_duration(for_)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from tests.unit.test_act_plan import DAILY, NOW, _registry, decision, row
+
 from killswitch.act.plan import active_overrides, kill_hold, plan_kills, plan_restore
 from killswitch.model import OVERRIDE_KILLED, OVERRIDE_RESTORED, DecisionKind, Override
-from tests.unit.test_act_plan import DAILY, NOW, _registry, decision, row
 
 __all__ = ["_registry"]  # the fixture that loads the plugin registry
 
