@@ -487,7 +487,7 @@ def restore(
         ok = True
         for group in sorted({k.group for k in open_}):
             # recorded before the undo, so a daemon's cycle in between cannot re-kill it
-            _hold(rt, b, group, open_, end, who, reason)
+            _hold(rt, b, group, end, who, reason)
             d = _manual_decision(rt, budget, None, DecisionKind.RESTORE)
             from dataclasses import replace
 
@@ -562,27 +562,27 @@ def _override_end(for_: str | None, until: str | None, now: Any) -> Any:
     return end
 
 
-def _still_over(rt: Any, b: Any, group: str, open_: list[Any], now: Any) -> bool:
-    """The group's last published spend is at or over the kill line in this window (without a
-    status of this window: it was killed in this window)."""
+def _still_over(rt: Any, b: Any, group: str, now: Any) -> bool:
+    """The group's last published spend is at or over the kill line in this window. Unknown
+    (no status of this window) is not over: an override is never recorded on a guess."""
     from decimal import Decimal
 
-    start = b.window_spec.at(now).start
+    start = b.window_spec.at(now).start.isoformat()
     for r in rt.store.statuses():
-        same = r["budget"] == b.name and r["group"] == group
-        if same and r.get("spend") is not None and r["window_start"] == start.isoformat():
+        same = r["budget"] == b.name and r["group"] == group and r["window_start"] == start
+        if same and r.get("spend") is not None:
             return bool(Decimal(r["spend"]) >= Decimal(r["limit"]) * b.kill_at)
-    return any(k.window_start == start for k in open_ if k.group == group)
+    return False
 
 
-def _hold(rt: Any, b: Any, group: str, open_: list[Any], end: Any, who: str, why: str) -> None:
+def _hold(rt: Any, b: Any, group: str, end: Any, who: str, why: str) -> None:
     """Record the override a manual restore needs: always with --for/--until, else only when
     the group is still over its limit (it would be killed again at the next cycle)."""
     from killswitch.act import announce
     from killswitch.model import OVERRIDE_RESTORED, Override
 
     now = rt.engine.clock()
-    if end is None and not _still_over(rt, b, group, open_, now):
+    if end is None and not _still_over(rt, b, group, now):
         return
     window = b.window_spec.at(now)
     o = Override(b.name, group, OVERRIDE_RESTORED, end or window.end, who, why, created_at=now)

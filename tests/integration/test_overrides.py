@@ -160,6 +160,8 @@ def test_a_manual_kill_is_not_restored_at_the_window_reset(w: World) -> None:
     w.cycle(50)  # 13:07: a new window, both under the line
     assert not w.disabled("fast")  # the automatic kill is restored
     assert w.disabled("slow")  # the manual one holds
+    states = {s["group"]: s["state"] for s in w.rt.store.statuses()}
+    assert states == {"fast": "ok", "slow": "killed"}
     assert w.gauge() == 1
     listed = w.cli("override", "list", "-c", str(w.path))
     assert listed.startswith("per-key/slow: kept killed until a manual restore, by bob")
