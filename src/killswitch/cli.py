@@ -593,13 +593,19 @@ def _hold(rt: Any, b: Any, group: str, end: Any, who: str, why: str) -> None:
 
 def _lift(rt: Any, budget: str, group: str | None, who: str, why: str) -> list[Any]:
     """Clear the overrides of a budget (one group, or all): journaled and announced."""
+    from dataclasses import replace
+
     from killswitch.act import announce
 
     now = rt.engine.clock()
     gone = rt.engine.executor.journal.clear_overrides(budget, group, who, why, now)
     for o in gone:
-        text = f"{o.budget}/{o.group}: override lifted by {who}; the budget's rules apply again"
-        rt.engine.enqueue(announce.override("override_cleared", o, now, text))
+        text = (
+            f"{o.budget}/{o.group}: override lifted by {who} (was: {o.describe()}); "
+            "the budget's rules apply again"
+        )
+        lifted = replace(o, actor=who, reason=why)
+        rt.engine.enqueue(announce.override("override_cleared", lifted, now, text))
     return list(gone)
 
 

@@ -12,7 +12,9 @@ import functools
 import json
 import re
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -43,6 +45,7 @@ class World:
                     ],
                 }
             },
+            "notifiers": [{"type": "webhook", "url": "http://127.0.0.1:9/hook"}],
             "budgets": [
                 {
                     "name": "per-key",
@@ -56,7 +59,14 @@ class World:
             ],
         }
         self.path.write_text(yaml.safe_dump(data))
-        build = functools.partial(daemon.build, clock=clock, identity="daemon")
+        self.sent: list[dict[str, Any]] = []
+
+        def hook(request: httpx.Request) -> httpx.Response:
+            self.sent.append(json.loads(request.content))
+            return httpx.Response(200)
+
+        transport = httpx.MockTransport(hook)
+        build = functools.partial(daemon.build, clock=clock, identity="daemon", transport=transport)
         self.rt = build(cfgmod.load(self.path))
         # every CLI command builds its runtime with the test's clock
         monkeypatch.setattr(daemon, "build", lambda cfg, **kw: build(cfg))
@@ -144,6 +154,19 @@ def test_override_clear_rearms_the_kill(w: World) -> None:
     assert w.kills() == 2 and w.disabled("fast")
     rows = [(r.op, r.action, r.actor) for r in w.rt.store.journal_rows() if r.op == "override"]
     assert rows == [("override", "set", "alice"), ("override", "clear", "oncall")]
+    events = [(e["event"], e["details"].get("actor")) for e in w.sent if "override" in e["event"]]
+    assert events == [("override_set", "alice"), ("override_cleared", "oncall")]
+
+
+def test_a_manual_kill_lifts_the_restore_override(w: World) -> None:
+    killed_fast(w)
+    w.cli("restore", "-c", str(w.path), "per-key", "--target", "fast")
+    w.cli("kill", "-c", str(w.path), "per-key", "--target", "fast", "--actor", "alice")
+    assert w.disabled("fast") and w.rt.store.overrides() == []
+    ops = [
+        (r.op, r.action if r.op == "override" else "", r.actor) for r in w.rt.store.journal_rows()
+    ]
+    assert ops[-2:] == [("override", "clear", "alice"), ("kill", "", "alice")]
 
 
 def test_a_restore_under_the_limit_records_no_override(w: World) -> None:
