@@ -123,6 +123,9 @@ def test_a_manual_restore_holds_until_the_window_resets(w: World) -> None:
     assert "override until 2026-11-23T13:00:00+00:00, by oncall: demo" in line
     listed = json.loads(w.cli("override", "list", "-c", str(w.path), "--json"))
     assert [(o["group"], o["actor"], o["reason"]) for o in listed] == [("fast", "oncall", "demo")]
+    plan = w.cli("plan", "-c", str(w.path))  # what the daemon would do now: nothing to fast
+    assert "-> KILL: spend" in plan and "HELD, nothing would be done: override until" in plan
+    assert "would run: " not in plan
     history = w.cli("history", "-c", str(w.path))
     assert "override done" in history and "by oncall: demo" in history
     w.cycle(40)  # 13:12, a new window: the override has ended and is pruned
