@@ -29,6 +29,9 @@ app = typer.Typer(
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="config file (YAML)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+ActorOpt = Annotated[
+    str | None, typer.Option("--actor", help="who acts, for the journal (default: $USER)")
+]
 
 
 def _fail(msg: str, code: int = 2) -> NoReturn:
@@ -219,7 +222,10 @@ def status(config: ConfigOpt, json_out: JsonOpt = False) -> None:
     cfg = with_managed(cfg, store.managed_keys())  # managed keys show as their own budgets
     now = system_clock()
     sources = views.source_freshness(cfg, store.source_statuses(), now)
-    rows = views.status_rows(cfg, store.statuses(), sources, now)
+    from killswitch.act.journal import Journal
+
+    held = Journal(store, "cli").overrides([b.name for b in cfg.budgets], now)
+    rows = views.status_rows(cfg, store.statuses(), sources, now, held)
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
     elif rows or sources:
@@ -448,11 +454,14 @@ def kill(
     force: Annotated[
         bool, typer.Option("--force", help="kill a target even though it is on the protect list")
     ] = False,
+    actor: ActorOpt = None,
 ) -> None:
     """Kill now (journaled, notified, like an automatic kill; ignores the blast-radius limit).
 
     The target must be one the budget knows (exit 2 lists them); a protected target is refused
-    (exit 2) unless --force. Exit 1 when an action failed or nothing could be done.
+    (exit 2) unless --force. A manual kill holds until a manual restore: the restore at the
+    window's reset does not undo it (and it lifts a restore override of the group). Exit 1 when
+    an action failed or nothing could be done.
     """
     from dataclasses import replace
 
@@ -474,11 +483,14 @@ def kill(
             policy=replace(d.policy, protect=frozenset()),
         )
     mark = _journal_mark(rt, b.name)
+    who = _actor(actor)
+    rt.engine.executor.journal.identity = who  # this process acts for the operator
 
     async def go() -> None:
         try:
             if target is not None:
                 await _known_target(rt, b, target, poll=True)
+            _lift(rt, b.name, d.group, who, "manual kill")
             kills = rt.engine.executor.run_kills(
                 [d], rt.engine.clock(), manual=True, only_target=target
             )
@@ -498,13 +510,33 @@ def restore(
     config: ConfigOpt,
     budget: Annotated[str, typer.Argument(help="budget name")],
     target: Annotated[str | None, typer.Option(help="only this target")] = None,
+    for_: Annotated[
+        str | None,
+        typer.Option("--for", help="hold the override this long (e.g. 2h) instead of the window"),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="hold the override until this time (ISO-8601, UTC)"),
+    ] = None,
+    actor: ActorOpt = None,
+    reason: Annotated[str, typer.Option(help="why (journaled, shown in status)")] = "",
 ) -> None:
-    """Undo what killswitch did for a budget (all groups, or one target)."""
+    """Undo what killswitch did for a budget (all groups, or one target).
+
+    A group still over its limit would be killed again at the next cycle: the restore records
+    an override that holds until the window resets (or --for / --until), journaled with the
+    actor. `killswitch override clear` lifts it.
+    """
     from killswitch.model import DecisionKind
 
+    if for_ is not None and until is not None:
+        _fail("--for/--until: give one of them, not both")
     rt = _runtime(config)
+    end = _override_end(for_, until, rt.engine.clock())
     b = _budget_or_fail(rt.config, budget)
     ex = rt.engine.executor
+    who = _actor(actor)
+    ex.journal.identity = who  # this process acts for the operator
     open_ = [k for k in ex.open_kills(b.name) if target in (None, k.target, k.group)]
     if target is not None and not open_:
         asyncio.run(_checked_then_closed(rt, b, target))
@@ -518,6 +550,8 @@ def restore(
     async def go() -> bool:
         ok = True
         for group in sorted({k.group for k in open_}):
+            # recorded before the undo, so a daemon's cycle in between cannot re-kill it
+            _hold(rt, b, group, end, who, reason)
             d = _manual_decision(rt, budget, None, DecisionKind.RESTORE)
             from dataclasses import replace
 
@@ -545,6 +579,9 @@ def _print_since(rt: Any, budget: str, mark: int) -> bool:
     """Print the journal rows this command wrote (none older); exit 1 if one of them failed."""
     rows = [r for r in rt.store.journal_rows(budget=budget) if r.id > mark and r.manual]
     for r in rows:
+        if r.op == "override":
+            typer.echo(f"#{r.id} override {r.action}: {r.reason}")
+            continue
         typer.echo(
             f"#{r.id} {r.op} {r.status}: {r.action} on {r.target}"
             + (f" ({r.error})" if r.error else "")
@@ -765,6 +802,141 @@ def keys_revoke(
     asyncio.run(go())
     store.remove_managed_key(name, budget_name(key.provider, name))
     typer.echo(f"revoked {name} on {key.provider} (id {key.id})")
+
+
+# ---- overrides -----------------------------------------------------------------------------
+
+override_app = typer.Typer(
+    no_args_is_help=True, help="Operator overrides: manual restores that hold, manual kills."
+)
+app.add_typer(override_app, name="override")
+
+
+def _actor(actor: str | None) -> str:
+    return actor or os.environ.get("USER") or os.environ.get("USERNAME") or "unknown"
+
+
+def _override_end(for_: str | None, until: str | None, now: Any) -> Any:
+    """The end --for or --until asks for (aware UTC, after ``now``), or None for the window's."""
+    from datetime import UTC, datetime
+
+    from killswitch.durations import parse_duration
+
+    if for_ is not None:
+        try:
+            return now + parse_duration(for_)
+        except ValueError as exc:
+            _fail(f"--for: {exc}")
+    if until is None:
+        return None
+    try:
+        end = datetime.fromisoformat(until.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"--until: {until!r} is not an ISO-8601 time: use e.g. 2026-12-02T18:00:00Z")
+    end = end.replace(tzinfo=UTC) if end.tzinfo is None else end.astimezone(UTC)
+    if end <= now:
+        _fail(f"--until: {end.isoformat()} is in the past: give a time to come (UTC)")
+    return end
+
+
+def _still_over(rt: Any, b: Any, group: str, now: Any) -> bool:
+    """The group's last published spend is at or over the kill line in this window. Unknown
+    (no status of this window) is not over: an override is never recorded on a guess."""
+    from decimal import Decimal
+
+    start = b.window_spec.at(now).start.isoformat()
+    for r in rt.store.statuses():
+        same = r["budget"] == b.name and r["group"] == group and r["window_start"] == start
+        if same and r.get("spend") is not None:
+            return bool(Decimal(r["spend"]) >= Decimal(r["limit"]) * b.kill_at)
+    return False
+
+
+def _hold(rt: Any, b: Any, group: str, end: Any, who: str, why: str) -> None:
+    """Record the override a manual restore needs: always with --for/--until, else only when
+    the group is still over its limit (it would be killed again at the next cycle)."""
+    from killswitch.act import announce
+    from killswitch.model import OVERRIDE_RESTORED, Override
+
+    now = rt.engine.clock()
+    if end is None and not _still_over(rt, b, group, now):
+        return
+    window = b.window_spec.at(now)
+    o = Override(b.name, group, OVERRIDE_RESTORED, end or window.end, who, why, created_at=now)
+    rt.engine.executor.journal.set_override(o, window.start, now)
+    text = f"{b.name}/{group}: restored by hand, not killed again: {o.describe()}"
+    rt.engine.enqueue(announce.override("override_set", o, now, text))
+
+
+def _lift(rt: Any, budget: str, group: str | None, who: str, why: str) -> list[Any]:
+    """Clear the overrides of a budget (one group, or all): journaled and announced."""
+    from dataclasses import replace
+
+    from killswitch.act import announce
+
+    now = rt.engine.clock()
+    gone = rt.engine.executor.journal.clear_overrides(budget, group, who, why, now)
+    for o in gone:
+        text = (
+            f"{o.budget}/{o.group}: override lifted by {who} (was: {o.describe()}); "
+            "the budget's rules apply again"
+        )
+        lifted = replace(o, actor=who, reason=why)
+        rt.engine.enqueue(announce.override("override_cleared", lifted, now, text))
+    return list(gone)
+
+
+@override_app.command("list")
+def override_list(config: ConfigOpt, json_out: JsonOpt = False) -> None:
+    """The overrides in force: manual restores that hold, and groups killed by hand."""
+    from killswitch.act.journal import Journal
+    from killswitch.daemon import system_clock
+
+    cfg = _load(config)
+    store = _store(cfg)
+    found = Journal(store, "cli").overrides([b.name for b in cfg.budgets], system_clock())
+    if json_out:
+        typer.echo(json.dumps([o.to_json() for o in found], indent=2))
+    elif not found:
+        typer.echo("no override in force")
+    for o in found if not json_out else ():
+        typer.echo(f"{o.budget}/{o.group}: {o.describe()}")
+
+
+@override_app.command("clear")
+def override_clear(
+    config: ConfigOpt,
+    budget: Annotated[str, typer.Argument(help="budget name")],
+    target: Annotated[str | None, typer.Option(help="only this target's group")] = None,
+    actor: ActorOpt = None,
+    reason: Annotated[str, typer.Option(help="why (journaled)")] = "",
+) -> None:
+    """Lift overrides: the budget's rules apply again at the next cycle (journaled, announced).
+
+    A group killed by hand is lifted with `killswitch restore`, not here.
+    """
+    from killswitch.core.scope import ALL_GROUP
+
+    rt = _runtime(config)
+    b = _budget_or_fail(rt.config, budget)
+    group = target if target is None or b.scope_spec.each else ALL_GROUP
+
+    async def go() -> list[Any]:
+        try:
+            gone = _lift(rt, b.name, group, _actor(actor), reason)
+            await rt.engine.drain_outbox()
+            return gone
+        finally:
+            await rt.aclose()
+
+    gone = asyncio.run(go())
+    for o in gone:
+        typer.echo(f"cleared: {o.budget}/{o.group} (was: {o.describe()})")
+    if not gone:
+        where = f"{b.name}/{target}" if target else b.name
+        typer.echo(
+            f"nothing to clear: {where} has no override (a manual kill is lifted by restore)"
+        )
 
 
 @app.command()

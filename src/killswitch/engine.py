@@ -37,6 +37,7 @@ from killswitch.model import (
     DecisionKind,
     GroupStatus,
     ManagedKey,
+    Override,
     PollResult,
     SourceEvent,
 )
@@ -511,6 +512,7 @@ class Engine:
         so the blast-radius rail sees them together)."""
         async for acted in self.executor.retry_failed_kills(now):
             self.emit(acted)
+        overrides = await self.offload(self.overrides, list(evaluations), now)
         kills: list[Decision] = []
         for name, ev in evaluations.items():
             self.store.save_states(name, ev.states, now)
@@ -522,13 +524,23 @@ class Engine:
                 elif notice_kind(d) is not None:
                     self.enqueue(notice(d, now))
         if kills:
-            async for acted in self.executor.run_kills(kills, now):
+            async for acted in self.executor.run_kills(kills, now, overrides=overrides):
                 self.emit(acted)
 
     async def sync_caps(self, provider_name: str, now: datetime) -> None:
         """Keep native caps equal to the limits (first line of defence; the kill path is second)."""
         for event in await self.caps.sync(self.budgets_of(provider_name), now):
             self.enqueue(event)
+
+    def overrides(self, budgets: list[str], now: datetime) -> list[Override]:
+        """The overrides in force for ``budgets`` (expired ones pruned first), also published
+        as ``killswitch_overrides_active``."""
+        self.store.prune_overrides(now)
+        found = self.executor.journal.overrides(budgets, now)
+        for name in budgets:
+            n = sum(1 for o in found if o.budget == name)
+            self.metrics.overrides_active.labels(name).set(n)
+        return found
 
     async def resume(self, now: datetime) -> int:
         """Replay what a crash left pending; returns how many journal rows were replayed."""

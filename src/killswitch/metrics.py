@@ -383,6 +383,12 @@ class Metrics:
             ["identity"],
             registry=r,
         )
+        self.overrides_active = Gauge(
+            "killswitch_overrides_active",
+            "Operator overrides in force (manual restores that hold, manual kills)",
+            ["budget"],
+            registry=r,
+        )
         self.cycle_errors = Counter(
             "killswitch_cycle_errors", "Cycles that raised unexpectedly (bugs)", registry=r
         )
@@ -410,6 +416,7 @@ class Metrics:
         for b in budgets:
             self.kills.labels(b)
             self.restores.labels(b)
+            self.overrides_active.labels(b).set(0)
 
     def init_budgets(
         self,

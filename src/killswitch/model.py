@@ -375,3 +375,53 @@ class ManagedKey:
     ref: Mapping[str, str] = field(default_factory=dict)
     expires_at: datetime | None = None
     created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """An operator's decision that outranks the rules for one budget group until ``until``.
+
+    A manual restore of a group still over its limit records one: while it is active the group
+    is not killed again, so "let this key run for the rest of the day" sticks. ``until`` is None
+    only for a manual kill's hold (derived from the journal, never stored): it lasts until a
+    manual restore. ``kind`` says which way it holds the group.
+    """
+
+    budget: str
+    group: str
+    kind: str  # "restored" (not re-killed) | "killed" (not auto-restored)
+    until: datetime | None
+    actor: str
+    reason: str = ""
+    created_at: datetime | None = None
+
+    def active(self, now: datetime) -> bool:
+        return self.until is None or now < self.until
+
+    def describe(self) -> str:
+        """``override until …, by actor: reason`` (what ``status`` and ``history`` show)."""
+        held = (
+            "until a manual restore"
+            if self.until is None
+            else f"until {self.until.isoformat(timespec='seconds')}"
+        )
+        verb = "kept killed" if self.kind == OVERRIDE_KILLED else "override"
+        return f"{verb} {held}, by {self.actor or 'unknown'}" + (
+            f": {self.reason}" if self.reason else ""
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "budget": self.budget,
+            "group": self.group,
+            "kind": self.kind,
+            "until": self.until.isoformat() if self.until else None,
+            "actor": self.actor,
+            "reason": self.reason,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "summary": self.describe(),
+        }
+
+
+OVERRIDE_RESTORED = "restored"
+OVERRIDE_KILLED = "killed"

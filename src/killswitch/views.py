@@ -24,7 +24,7 @@ from killswitch.config import Config
 from killswitch.core.evaluate import Evaluation
 from killswitch.durations import format_duration
 from killswitch.engine import CycleReport, Engine
-from killswitch.model import Decision, DecisionKind, GroupStatus
+from killswitch.model import Decision, DecisionKind, GroupStatus, Override
 from killswitch.secrets import redact
 
 _CENT = Decimal("0.01")
@@ -93,9 +93,13 @@ def plan_rows(engine: Engine, reports: Iterable[CycleReport]) -> list[dict[str, 
     _settle_across(engine, reports)
     errors = {(r.provider, s): p.error for r in reports for s, p in r.polls.items()}
     rows: list[dict[str, Any]] = []
+    now = engine.clock()
     for report in reports:
+        overrides = engine.executor.journal.overrides(list(report.evaluations), now)
         batch = engine.executor.plan_kills(
-            [d for d in report.decisions if d.kind is DecisionKind.KILL]
+            [d for d in report.decisions if d.kind is DecisionKind.KILL],
+            overrides=overrides,
+            now=now,
         )
         for name, ev in report.evaluations.items():
             rows += _budget_rows(engine, errors, name, ev, batch)
@@ -157,14 +161,20 @@ def _status_row(s: GroupStatus, source: str, error: str | None) -> dict[str, Any
 
 def _decision_item(engine: Engine, d: Decision, batch: KillBatch) -> dict[str, Any]:
     item: dict[str, Any] = {"decision": d.kind.value, "reason": d.reason}
-    if d.kind is DecisionKind.KILL:
+    held = next((o for h, o in batch.held if h is d), None)
+    if held is not None:
+        item["held"] = held.describe()  # an operator's override: the daemon would not kill
+    elif d.kind is DecisionKind.KILL:
         p = _plan_of(batch, d)
         item["dry_run"] = p.dry_run
         item["would_touch"] = [o.description for o in p.ops]
         item["protected"] = list(p.protected)
         item["blocked"] = batch.blocked  # the blast-radius rail would refuse the whole cycle
     elif d.kind is DecisionKind.RESTORE:
-        undo = engine.executor.plan_restore(d).undo
+        plan = engine.executor.plan_restore(d)
+        undo = plan.undo
+        if plan.held is not None:
+            item["held"] = plan.held.describe()
         item["would_undo"] = [f"{u.row.action} on {u.row.target}" for u in undo if not u.skipped]
         item["cannot_undo"] = [f"{u.row.action} on {u.row.target}" for u in undo if u.skipped]
     return item
@@ -209,6 +219,8 @@ def _render_sources(row: Mapping[str, Any]) -> list[str]:
 
 def _render_decision(d: Mapping[str, Any]) -> list[str]:
     lines = [f"  -> {d['decision'].upper()}: {d['reason']}"]
+    if d.get("held"):
+        lines.append(f"       HELD, nothing would be done: {d['held']}")
     if d.get("blocked"):
         lines.append("       BLOCKED: above max_actions_per_cycle, the daemon would act on none")
     dry = "(dry-run) " if d.get("dry_run") else ""
@@ -267,8 +279,11 @@ def status_rows(
     rows: Sequence[Mapping[str, Any]],
     sources: Sequence[SourceFreshness],
     now: datetime,
+    overrides: Sequence[Override] = (),
 ) -> list[dict[str, Any]]:
-    """The published rows, each marked ``stale`` (with why) and with when its window resets."""
+    """The published rows, each marked ``stale`` (with why), with when its window resets and
+    the operator's override in force on it, if any."""
+    held = {(o.budget, o.group): o.describe() for o in overrides}
     stale_providers = {s.provider: s.detail for s in sources if s.stale}
     providers = {b.name: b.providers for b in config.budgets}
     out = []
@@ -289,6 +304,7 @@ def status_rows(
                 "stale": bool(reasons),
                 "stale_reason": "; ".join(reasons),
                 "resets_in_seconds": max(0, int(resets_in.total_seconds())),
+                "override": held.get((r["budget"], r["group"])),
             }
         )
     return out
@@ -308,6 +324,7 @@ def render_status(
             f"{r['budget'][:24]:24} {r['group'][:24]:24} {r['state']:10} {cents(r['spend']):>12} "
             f"{cents(r['limit']):>10} {ratio:>7}  {r['window'][:14]:14} {resets}"
             + ("  STALE" if r["stale"] else "")
+            + (f"  {r['override']}" if r.get("override") else "")
         )
         lines += _render_sources(r)
     if sources:

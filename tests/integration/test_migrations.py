@@ -495,6 +495,7 @@ def _upgrade_scenario(src: Path, url: str, tmp_path: Path, hook: StandIn) -> Non
     kill_a = next(h["id"] for h in hist if h["target"] == "a" and h["op"] == "kill")
     assert rows == [
         ("a", "kill", "done", None),
+        ("a", "override", "done", None),  # a is still over its limit: the restore holds
         ("a", "restore", "done", kill_a),
         ("b", "kill", "done", None),
     ]

@@ -119,3 +119,35 @@ def test_lease_exactly_one_holder(store_url: str) -> None:
     assert isinstance(b.lease_acquire("L", me_b, ttl), Grant)
     again = a.lease_acquire("L", me_a, ttl)
     assert isinstance(again, Holder) and again.identity == "b"
+
+
+def test_overrides_are_journaled_replaced_lifted_and_pruned(store_url: str) -> None:
+    from killswitch.act.journal import Journal
+    from killswitch.model import OVERRIDE_RESTORED, Override
+
+    s = Store(store_url)
+    j = Journal(s, "daemon")
+    end = NOW + timedelta(hours=1)
+    o = Override("b", "k1", OVERRIDE_RESTORED, end, "alice", "demo", created_at=NOW)
+    j.set_override(o, NOW, NOW)
+    j.set_override(Override("b", "k1", OVERRIDE_RESTORED, end, "bob", "", created_at=NOW), NOW, NOW)
+    j.set_override(
+        Override("b", "k2", OVERRIDE_RESTORED, NOW + timedelta(minutes=5), "c"), NOW, NOW
+    )
+    assert [(x.group, x.actor, x.until) for x in s.overrides("b")] == [
+        ("k1", "bob", end),  # the newer override of a group replaces the older one
+        ("k2", "c", NOW + timedelta(minutes=5)),
+    ]
+    assert [o.group for o in j.overrides(["b"], NOW + timedelta(minutes=10))] == ["k1"]
+    assert s.prune_overrides(NOW + timedelta(minutes=10)) == 1
+    (gone,) = j.clear_overrides("b", "k1", "carol", "done", NOW)
+    assert gone.actor == "bob" and s.overrides() == []
+    rows = [(r.op, r.action, r.actor, r.manual, r.status) for r in s.journal_rows()]
+    assert rows == [
+        ("override", "set", "alice", True, "done"),
+        ("override", "set", "bob", True, "done"),
+        ("override", "set", "c", True, "done"),
+        ("override", "clear", "carol", True, "done"),
+    ]
+    assert s.journal_rows()[-1].reason.startswith("lifted by carol: done (was: override until")
+    assert s.prune_journal(NOW + timedelta(days=1)) == 4  # history ages out like the rest

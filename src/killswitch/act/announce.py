@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from killswitch.act.plan import KillBatch, KillPlan, notice_kind
 from killswitch.act.runner import ActionResult
-from killswitch.model import Decision, DecisionKind
+from killswitch.model import Decision, DecisionKind, Override
 from killswitch.notifiers.events import Event
 from killswitch.secrets import redact
 
@@ -174,3 +174,20 @@ def replayed(
     )
     summary = f"{d.reason} (completed after a restart: {how})"
     return event(kind, d, now, summary, actions=[result], restore_hint=hint)
+
+
+def override(kind: str, o: Override, now: datetime, summary: str) -> Event:
+    """``override_set`` or ``override_cleared``: an operator outranked the rules (or stopped)."""
+    return Event(
+        kind,
+        f"{kind}:{o.budget}:{o.group}:{now.isoformat()}",
+        redact(summary),
+        now.isoformat(),
+        budget=o.budget,
+        group=o.group,
+        reason=redact(o.reason),
+        details={
+            "actor": o.actor,
+            "until": o.until.isoformat() if o.until else "",
+        },
+    )

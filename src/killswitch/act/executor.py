@@ -39,7 +39,7 @@ from killswitch.act.plan import (
 )
 from killswitch.act.runner import ActionResult, Outcome, applied, run_op, snapshot
 from killswitch.metrics import Metrics
-from killswitch.model import BudgetPolicy, Decision, DecisionKind, Money, Window
+from killswitch.model import BudgetPolicy, Decision, DecisionKind, Money, Override, Window
 from killswitch.notifiers.events import Event
 from killswitch.plugins import ActionContext, Provider
 from killswitch.secrets import redact
@@ -80,14 +80,28 @@ class Executor:
 
     # ---- planning (pure, but for reading the journal's open kills) ---------------------
     def plan_kills(
-        self, decisions: Sequence[Decision], *, manual: bool = False, only_target: str | None = None
+        self,
+        decisions: Sequence[Decision],
+        *,
+        manual: bool = False,
+        only_target: str | None = None,
+        overrides: Sequence[Override] = (),
+        now: datetime | None = None,
     ) -> KillBatch:
         return plan_kills(
-            decisions, max_actions=self.max_actions, manual=manual, only_target=only_target
+            decisions,
+            max_actions=self.max_actions,
+            manual=manual,
+            only_target=only_target,
+            overrides=overrides,
+            now=now,
         )
 
-    def plan_restore(self, d: Decision, only_target: str | None = None) -> RestorePlan:
-        return plan_restore(d, self.journal.open_kills(d.budget, d.group), only_target)
+    def plan_restore(
+        self, d: Decision, only_target: str | None = None, *, manual: bool = False
+    ) -> RestorePlan:
+        open_ = self.journal.open_kills(d.budget, d.group)
+        return plan_restore(d, open_, only_target, manual=manual)
 
     def open_kills(self, budget: str, group: str | None = None) -> list[JournalRow]:
         return self.journal.open_kills(budget, group)
@@ -100,9 +114,13 @@ class Executor:
         *,
         manual: bool = False,
         only_target: str | None = None,
+        overrides: Sequence[Override] = (),
     ) -> AsyncIterator[Acted]:
-        """One :class:`Acted` per kill plan, or a single blast-radius refusal for all of them."""
-        batch = self.plan_kills(decisions, manual=manual, only_target=only_target)
+        """One :class:`Acted` per kill plan, or a single blast-radius refusal for all of them.
+        Kills of groups an active override holds are not planned (see ``KillBatch.held``)."""
+        batch = self.plan_kills(
+            decisions, manual=manual, only_target=only_target, overrides=overrides, now=now
+        )
         if batch.blocked:
             yield self.block(batch, now)
             return
@@ -180,7 +198,9 @@ class Executor:
             # Nothing was done to a protected target, so there is nothing to announce.
             self.journal.clear_killed(d.budget, d.group, st0, now)
             return Acted()
-        plan = self.plan_restore(d, only_target)
+        plan = self.plan_restore(d, only_target, manual=manual)
+        if plan.held is not None:  # killed by hand: only a manual restore lifts it
+            return Acted()
         results = tuple([await self._undo(u, d, now, manual) for u in plan.undo])
         self.journal.abandon_failed_kills(d.budget, d.group, now)
         ok = all(r.ok for r in results)

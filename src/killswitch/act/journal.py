@@ -12,14 +12,14 @@ Every write the executor makes to the store goes through this module (one place 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from killswitch.act.plan import KillPlan, Undo, provider_of
+from killswitch.act.plan import KillPlan, Undo, kill_hold, provider_of
 from killswitch.act.runner import ActionResult, Outcome
-from killswitch.model import BudgetPolicy, Decision, TargetState
+from killswitch.model import BudgetPolicy, Decision, Override, TargetState
 from killswitch.secrets import redact
 from killswitch.state import JournalRow, Store
 
@@ -36,6 +36,7 @@ class JournalOp(enum.StrEnum):
     KILL = "kill"
     RESTORE = "restore"
     CAP = "cap"  # a native cap set (back) to the budget's limit; prior = the cap it replaced
+    OVERRIDE = "override"  # an operator's override set or cleared (history only, status done)
 
 
 class KillMode(enum.StrEnum):
@@ -172,6 +173,36 @@ class Journal:
         )
         return next((r for r in rows if r.target == target), None)
 
+    # ---- overrides ---------------------------------------------------------------------
+    def set_override(self, o: Override, window_start: datetime | None, now: datetime) -> int:
+        """Journal and store an override in one transaction; returns the journal row's id."""
+        row = _override_row(o, "set", o.describe(), window_start)
+        with self.store.tx() as conn:
+            (row_id,) = self.store.journal_add(conn, [row], now)
+            self.store.override_put(conn, o, row_id)
+        return row_id
+
+    def clear_overrides(
+        self, budget: str, group: str | None, actor: str, reason: str, now: datetime
+    ) -> list[Override]:
+        """Lift the budget's overrides (one group's, or all); each lift is journaled."""
+        with self.store.tx() as conn:
+            gone = self.store.override_delete(conn, budget, group)
+            rows = [
+                _override_row(
+                    replace(o, actor=actor, reason=reason),
+                    "clear",
+                    f"lifted by {actor or 'unknown'}"
+                    + (f": {reason}" if reason else "")
+                    + f" (was: {o.describe()})",
+                    None,
+                )
+                for o in gone
+            ]
+            if rows:
+                self.store.journal_add(conn, rows, now)
+        return gone
+
     # ---- outcomes ----------------------------------------------------------------------
     def finish(self, row_id: int, result: ActionResult, now: datetime) -> None:
         """Record the outcome of a provider call: ``done`` (with the prior state) or ``failed``."""
@@ -224,6 +255,19 @@ class Journal:
         }
         return [k for k in kills if k.id not in restored]
 
+    def overrides(self, budgets: Iterable[str], now: datetime) -> list[Override]:
+        """Every override in force: the stored ones still active, and the hold of each group
+        killed by hand (until a manual restore), by budget and group."""
+        names = set(budgets)
+        out = [o for o in self.store.overrides() if o.budget in names and o.active(now)]
+        for name in sorted(names):
+            open_ = self.open_kills(name)
+            for g in sorted({k.group for k in open_}):
+                hold = kill_hold([k for k in open_ if k.group == g])
+                if hold is not None:
+                    out.append(hold)
+        return sorted(out, key=lambda o: (o.budget, o.group))
+
     def kill_prior(self, restore_row: JournalRow) -> Mapping[str, Any]:
         """The prior state journaled with the kill a restore row undoes (``{}`` if none)."""
         kills = self.store.journal_rows(
@@ -264,3 +308,22 @@ class Journal:
 def _killed(st: TargetState | None, d: Decision, mode: KillMode) -> TargetState:
     st = st or TargetState(window_start=d.window.start)
     return replace(st, killed=True, kill_mode=mode.value, killed_window_start=d.window.start)
+
+
+def _override_row(
+    o: Override, action: str, text: str, window_start: datetime | None
+) -> dict[str, Any]:
+    """A journal row recording an override set or cleared: final (``done``) on creation."""
+    return {
+        "budget": o.budget,
+        "grp": o.group,
+        "target": o.group,
+        "action": action,
+        "op": JournalOp.OVERRIDE.value,
+        "status": JournalStatus.DONE.value,
+        "params": {"kind": o.kind, "until": o.until.isoformat() if o.until else None},
+        "window_start": window_start,
+        "manual": True,
+        "actor": o.actor,
+        "reason": redact(text),
+    }

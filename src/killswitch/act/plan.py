@@ -8,17 +8,29 @@ The rails, in the order they apply:
 * **protect**: a target (or group) on the global or the budget's protect list is never touched;
   :class:`KillPlan` lists it under ``protected``.
 * **dry-run**: the plan says so; the executor journals and announces, never executes.
+* **overrides**: a group an operator restored while still over its limit is not killed again
+  while its :class:`~killswitch.model.Override` is active (``KillBatch.held``); a group killed by
+  hand is not restored automatically (``RestorePlan.held``), only by a manual restore.
 * **blast radius**: :class:`KillBatch` is ``blocked`` when one cycle would take more than
-  ``max_actions_per_cycle`` actions (manual kills are exempt): then none is taken.
+  ``max_actions_per_cycle`` actions (manual kills are exempt): then none is taken. Held
+  decisions take no action, so they do not count.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from killswitch.model import BudgetPolicy, Decision, DecisionKind, ResolvedAction
+from killswitch.model import (
+    OVERRIDE_KILLED,
+    BudgetPolicy,
+    Decision,
+    DecisionKind,
+    Override,
+    ResolvedAction,
+)
 from killswitch.plugins import Action, TargetRequest, registry
 from killswitch.state import JournalRow
 
@@ -106,6 +118,8 @@ class KillBatch:
     plans: tuple[KillPlan, ...]
     limit: int
     manual: bool = False
+    # kill decisions not planned because an operator's override holds their group
+    held: tuple[tuple[Decision, Override], ...] = ()
 
     @property
     def total(self) -> int:
@@ -116,15 +130,37 @@ class KillBatch:
         return self.total > self.limit and not self.manual
 
 
+def active_overrides(
+    overrides: Iterable[Override], now: datetime
+) -> dict[tuple[str, str], Override]:
+    """The overrides in force at ``now``, by (budget, group)."""
+    return {(o.budget, o.group): o for o in overrides if o.active(now)}
+
+
 def plan_kills(
     decisions: Sequence[Decision],
     *,
     max_actions: int,
     manual: bool = False,
     only_target: str | None = None,
+    overrides: Iterable[Override] = (),
+    now: datetime | None = None,
 ) -> KillBatch:
+    """The kills of ``decisions``; an automatic one is held while an operator's override of its
+    group is active at ``now`` (a manual kill is the operator's own word: never held)."""
+    held: list[tuple[Decision, Override]] = []
+    if not manual and now is not None:
+        by_group = active_overrides(overrides, now)
+        kept = []
+        for d in decisions:
+            o = by_group.get((d.budget, d.group))
+            if o is not None and o.kind != OVERRIDE_KILLED:
+                held.append((d, o))
+            else:
+                kept.append(d)
+        decisions = kept
     plans = tuple(plan_kill(d, only_target) for d in decisions)
-    return KillBatch(plans, max_actions, manual)
+    return KillBatch(plans, max_actions, manual, tuple(held))
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,12 +184,35 @@ class Undo:
 class RestorePlan:
     decision: Decision
     undo: tuple[Undo, ...] = ()
+    # an automatic restore of a group killed by hand: nothing is undone, the group stays killed
+    held: Override | None = None
+
+
+def kill_hold(open_kills: Sequence[JournalRow]) -> Override | None:
+    """The hold a manual kill puts on its group (until a manual restore), if any open kill is
+    manual: the journal row is the record of it, so nothing else is stored."""
+    manual = [k for k in open_kills if k.manual]
+    if not manual:
+        return None
+    k = manual[0]
+    return Override(
+        k.budget, k.group, OVERRIDE_KILLED, None, k.actor, k.reason, created_at=k.created_at
+    )
 
 
 def plan_restore(
-    d: Decision, open_kills: Sequence[JournalRow], only_target: str | None = None
+    d: Decision,
+    open_kills: Sequence[JournalRow],
+    only_target: str | None = None,
+    *,
+    manual: bool = False,
 ) -> RestorePlan:
-    """What undoing the group's open kills takes; kills no longer configured are left alone."""
+    """What undoing the group's open kills takes; kills no longer configured are left alone.
+    An automatic restore (window reset) never undoes a manual kill: it is ``held``."""
+    if not manual:
+        hold = kill_hold(open_kills)
+        if hold is not None:
+            return RestorePlan(d, (), held=hold)
     undo = []
     for k in open_kills:
         if only_target is not None and only_target not in (k.target, k.group):

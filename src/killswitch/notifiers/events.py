@@ -25,6 +25,8 @@ TITLES = {
     "estimate_drift": "Estimated vs billed spend drift",
     "native_cap_drift": "Native cap changed outside killswitch",
     "native_cap_failed": "Native cap could not be set",
+    "override_set": "Override set (manual restore holds)",
+    "override_cleared": "Override cleared",
 }
 
 

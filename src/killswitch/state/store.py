@@ -26,11 +26,13 @@ from sqlalchemy.exc import IntegrityError
 
 from killswitch.core.retention import Horizon
 from killswitch.model import (
+    OVERRIDE_RESTORED,
     Coverage,
     GroupStatus,
     ManagedKey,
     Money,
     ObservationKind,
+    Override,
     SpendObservation,
     TargetState,
 )
@@ -380,7 +382,9 @@ class Store:
         )
         with self.tx() as conn:
             ids = list(conn.execute(closed).scalars())
-            gone = 0
+            # override set/clear rows are history only: they go with the same age
+            notes = delete(j).where(j.c.op == "override", j.c.updated_at < before)
+            gone = conn.execute(notes).rowcount or 0
             for i in range(0, len(ids), 500):
                 chunk = ids[i : i + 500]
                 gone += conn.execute(delete(j).where(j.c.kill_id.in_(chunk))).rowcount or 0
@@ -674,6 +678,54 @@ class Store:
         with self.engine.connect() as conn:
             return [_journal(r) for r in conn.execute(q).mappings()]
 
+    # ---- overrides ----------------------------------------------------------------------
+    def override_put(self, conn: Connection, o: Override, journal_id: int) -> None:
+        """Record (or replace) the override of ``o``'s group, in the caller's transaction."""
+        if o.until is None:
+            raise ValueError("a stored override needs an end (until)")
+        row = {
+            "budget": o.budget,
+            "grp": o.group,
+            "until": o.until,
+            "actor": o.actor,
+            "reason": o.reason,
+            "journal_id": journal_id,
+            "created_at": o.created_at or o.until,
+        }
+        stmt = self._insert(t.overrides).values(**row)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["budget", "grp"],
+            set_={k: getattr(stmt.excluded, k) for k in row if k not in ("budget", "grp")},
+        )
+        conn.execute(stmt)
+
+    def override_delete(
+        self, conn: Connection, budget: str, group: str | None = None
+    ) -> list[Override]:
+        """Delete the budget's overrides (of one group, or all); returns what was deleted."""
+        ov = t.overrides
+        cond = ov.c.budget == budget
+        if group is not None:
+            cond = and_(cond, ov.c.grp == group)
+        gone = [_override(r) for r in conn.execute(select(ov).where(cond)).mappings()]
+        conn.execute(delete(ov).where(cond))
+        return gone
+
+    def overrides(self, budget: str | None = None) -> list[Override]:
+        """Stored overrides (expired ones too until pruned: callers ask ``active(now)``)."""
+        ov = t.overrides
+        q = select(ov).order_by(ov.c.budget, ov.c.grp)
+        if budget is not None:
+            q = q.where(ov.c.budget == budget)
+        with self.engine.connect() as conn:
+            return [_override(r) for r in conn.execute(q).mappings()]
+
+    def prune_overrides(self, now: datetime) -> int:
+        """Forget overrides that have ended: the table holds only what is in force."""
+        with self.tx() as conn:
+            res = conn.execute(delete(t.overrides).where(t.overrides.c.until <= now))
+            return res.rowcount or 0
+
     # ---- outbox -------------------------------------------------------------------------
     def enqueue(
         self, notifier: str, dedup_key: str, event_: Mapping[str, Any], now: datetime
@@ -842,6 +894,18 @@ def _obs(r: Mapping[str, Any]) -> SpendObservation:
         dims=dict(r["dims"]),
         complete=bool(r["complete"]),
         note=r["note"] or "",
+    )
+
+
+def _override(r: Any) -> Override:
+    return Override(
+        budget=r["budget"],
+        group=r["grp"],
+        kind=OVERRIDE_RESTORED,
+        until=r["until"],
+        actor=r["actor"] or "",
+        reason=r["reason"] or "",
+        created_at=r["created_at"],
     )
 
 

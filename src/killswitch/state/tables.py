@@ -207,3 +207,18 @@ managed_keys = Table(
     Column("expires_at", UTCDateTime()),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# One row per (budget, group) an operator restored while it was still over its limit: until
+# ``until`` the group is not killed again (see killswitch.model.Override). Expired rows are
+# pruned every cycle; ``journal_id`` is the journal row that recorded it.
+overrides = Table(
+    "overrides",
+    metadata,
+    Column("budget", String(128), primary_key=True),
+    Column("grp", String(512), primary_key=True),
+    Column("until", UTCDateTime(), nullable=False),
+    Column("actor", String(256), nullable=False, server_default=""),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("journal_id", Integer),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
