@@ -134,6 +134,8 @@ def _status_row(s: GroupStatus, source: str, error: str | None) -> dict[str, Any
 
 def _decision_item(engine: Engine, d: Decision, batch: KillBatch) -> dict[str, Any]:
     item: dict[str, Any] = {"decision": d.kind.value, "reason": d.reason}
+    if d.forecast is not None:
+        item["forecast"] = d.forecast.details()
     if d.kind is DecisionKind.KILL:
         p = _plan_of(batch, d)
         item["dry_run"] = p.dry_run

@@ -12,7 +12,15 @@ import pytest
 
 from killswitch import config as cfgmod
 from killswitch.core.evaluate import BudgetRule, evaluate
-from killswitch.core.forecast import ForecastRule, History, Sample, project, robust_rate
+from killswitch.core.forecast import (
+    ForecastRule,
+    History,
+    Sample,
+    crossing,
+    project,
+    robust_rate,
+    steepest,
+)
 from killswitch.core.scope import Scope
 from killswitch.core.windows import WindowSpec
 from killswitch.errors import ConfigError
@@ -96,6 +104,19 @@ def test_one_burst_does_not_move_the_rate_a_sustained_ramp_does() -> None:
     assert robust_rate(burst) == robust_rate(steady) == Decimal("0.1") / 60
     sustained = [*ramp(4, "0.1", end=NOW - timedelta(minutes=6)), *ramp(5, "2", start="0.4")]
     assert robust_rate(sustained) > Decimal(1) / 60
+
+
+def test_crossing_is_the_projection_when_it_reaches_the_line_and_none_otherwise() -> None:
+    rnd = random.Random(3)
+    for _ in range(200):
+        spend, samples = Decimal(0), []
+        for m in range(15):
+            spend += Decimal(rnd.randint(0, 100)) / 100
+            samples.append(Sample(NOW - timedelta(minutes=14 - m), spend, DAY.start))
+        line = Decimal(rnd.randint(5, 40))
+        f = project(FR, samples, DAY, NOW, line)
+        assert f is not None and robust_rate(samples) <= steepest(samples)
+        assert crossing(FR, samples, DAY, NOW, line) == (f if f.projected.amount >= line else None)
 
 
 def test_spend_that_went_down_is_not_a_negative_rate() -> None:

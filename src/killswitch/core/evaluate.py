@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from killswitch.core.forecast import ForecastRule, Sample, project
+from killswitch.core.forecast import ForecastRule, Sample, crossing
 from killswitch.core.scope import Scope
 from killswitch.core.spend import GroupSpend, covered, group_spend
 from killswitch.core.windows import WindowSpec
@@ -323,8 +323,8 @@ class _Group:
         if self.breached or self.prior.killed or ctx.stale:
             return
         past = ctx.history.get(self.group, ())
-        f = project(fr, [*past, now_sample], self.window, ctx.now, ctx.kill_line, spend.currency)
-        if f is None or f.projected.amount < ctx.kill_line:
+        f = crossing(fr, [*past, now_sample], self.window, ctx.now, ctx.kill_line, spend.currency)
+        if f is None:
             return
         when = f.crosses_at.isoformat() if f.crosses_at else "never"
         reason = (

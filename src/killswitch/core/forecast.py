@@ -17,10 +17,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 from killswitch.model import Forecast, Money, Window
 
 ZERO = Decimal(0)
+ZERO_TD = timedelta(0)
 HOUR = Decimal(3600)
 # Pairwise slopes grow with the square of the samples: thin a long history to this many points
 # (evenly spaced, first and last kept), so fast polls cost the same as 60 s ones.
@@ -73,18 +75,56 @@ def robust_rate(points: Sequence[Sample]) -> Decimal:
     """Theil-Sen slope in money per second: the median of every pairwise slope (never below 0:
     cumulative spend does not fall, a correction downwards is not a negative rate)."""
     pts = _thin(list(points))
+    if not pts:
+        return ZERO
+    t0 = pts[0].as_of
+    xs = [(_seconds(p.as_of - t0), p.spend) for p in pts]  # n conversions, not n^2
     slopes: list[Decimal] = []
-    for i, a in enumerate(pts):
-        for b in pts[i + 1 :]:
-            dt = _seconds(b.as_of - a.as_of)
-            if dt > 0:
-                slopes.append((b.spend - a.spend) / dt)
+    for i, (ta, sa) in enumerate(xs):
+        for tb, sb in xs[i + 1 :]:
+            if tb > ta:
+                slopes.append((sb - sa) / (tb - ta))
     if not slopes:
         return ZERO
     slopes.sort()
     n = len(slopes)
     mid = slopes[n // 2] if n % 2 else (slopes[n // 2 - 1] + slopes[n // 2]) / 2
     return max(mid, ZERO)
+
+
+def steepest(points: Sequence[Sample]) -> Decimal:
+    """The steepest step between consecutive samples: every pairwise slope is an average of the
+    steps between its ends, so their median (the robust rate) can never exceed this."""
+    best = ZERO
+    for a, b in pairwise(points):
+        if b.spend > a.spend and b.as_of > a.as_of:
+            best = max(best, (b.spend - a.spend) / _seconds(b.as_of - a.as_of))
+    return best
+
+
+def crossing(
+    rule: ForecastRule,
+    samples: Sequence[Sample],
+    window: Window,
+    now: datetime,
+    line: Decimal,
+    currency: str = "USD",
+) -> Forecast | None:
+    """The projection when it reaches ``line``, else None. Cheap for the many groups nowhere
+    near: when even the steepest recent step cannot reach the line, the robust rate is skipped."""
+    points = recent(samples, window, rule.min_history)
+    if points is None:
+        return None
+    last = points[-1]
+    reach = _seconds(max(now - last.as_of, ZERO_TD) + max(_until(rule, window, now), ZERO_TD))
+    if last.spend + steepest(points) * reach < line:
+        return None
+    f = _project(rule, points, window, now, line, currency)
+    return f if f.projected.amount >= line else None
+
+
+def _until(rule: ForecastRule, window: Window, now: datetime) -> timedelta:
+    return min(now + rule.horizon, window.end) - now
 
 
 def project(
@@ -99,12 +139,23 @@ def project(
     points = recent(samples, window, rule.min_history)
     if points is None:
         return None
+    return _project(rule, points, window, now, line, currency)
+
+
+def _project(
+    rule: ForecastRule,
+    points: Sequence[Sample],
+    window: Window,
+    now: datetime,
+    line: Decimal,
+    currency: str,
+) -> Forecast:
     rate = robust_rate(points)
     last = points[-1]
-    age = max(now - last.as_of, timedelta(0))
+    age = max(now - last.as_of, ZERO_TD)
     estimated_now = last.spend + rate * _seconds(age)
     at = min(now + rule.horizon, window.end)
-    projected = estimated_now + rate * _seconds(max(at - now, timedelta(0)))
+    projected = estimated_now + rate * _seconds(max(at - now, ZERO_TD))
     crosses_at = None
     if rate > 0:
         crosses_at = last.as_of + timedelta(seconds=float(max(line - last.spend, ZERO) / rate))
