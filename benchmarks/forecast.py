@@ -183,6 +183,9 @@ def summarise(w: World, run: dict[str, Any]) -> dict[str, Any]:
         "overshoot_median_usd": round(statistics.median(over), 3),
         "overshoot_p95_usd": round(pct(over, 0.95), 3),
         "overshoot_max_usd": round(max(over), 3),
+        "stopped_at_median_usd": round(
+            statistics.median(float(run["spend"][k]) for k in w.runaway_at), 2
+        ),
         "runaways_killed": sum(1 for k in w.runaway_at if k in run["kills"]),
         "minutes_ramp_to_kill_median": round(statistics.median(lead), 1) if lead else None,
         "false_kills": sum(1 for k in w.steady if k in run["kills"]),
@@ -203,6 +206,7 @@ def table(r: dict[str, Any], f: dict[str, Any], n: int, s: int) -> str:
         ("overshoot past the cap, median", "overshoot_median_usd", "$"),
         ("overshoot past the cap, p95", "overshoot_p95_usd", "$"),
         ("overshoot past the cap, max", "overshoot_max_usd", "$"),
+        ("a runaway's spend when stopped, median", "stopped_at_median_usd", "$"),
         (f"runaways killed (of {n})", "runaways_killed", ""),
         ("minutes from ramp start to kill, median", "minutes_ramp_to_kill_median", ""),
         (f"false kills (steady keys at 90% of the cap, of {s})", "false_kills", ""),
