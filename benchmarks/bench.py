@@ -4,7 +4,8 @@ Run: `make bench` or `.venv/bin/python benchmarks/bench.py [--quick] [--smoke] [
 Each row and its floor run interleaved (row, floor, row, floor, ...), median of the runs. Prints a
 Markdown table, writes benchmarks/results/latest.{json,md} (gitignored), and with
 --update-readme replaces the table between the README's bench markers. Numbers depend on the
-machine; the README table records ours. benchmarks/bench_state_growth.py runs too when present.
+machine; the README table records ours. benchmarks/bench_state_growth.py and
+benchmarks/forecast.py (overshoot, forecast vs reactive kills) run too when present.
 """
 
 from __future__ import annotations
@@ -419,6 +420,12 @@ def main() -> None:
         done = subprocess.run([sys.executable, str(growth), *extra], check=False)
         if done.returncode:
             sys.exit(f"{growth.name} failed with exit code {done.returncode}")
+    forecast = HERE / "forecast.py"
+    if forecast.exists() and not args.smoke:  # forecast vs reactive overshoot, in simulated time
+        extra = ["--runaways", "10", "--steady", "5"] if args.quick else []
+        done = subprocess.run([sys.executable, str(forecast), *extra], check=False)
+        if done.returncode:
+            sys.exit(f"{forecast.name} failed with exit code {done.returncode}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from killswitch.core.forecast import ForecastRule
 from killswitch.core.scope import Scope
 from killswitch.core.windows import WindowSpec
 from killswitch.errors import ConfigError
@@ -95,6 +96,44 @@ class LimitConfig(Strict):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
 
+class ForecastConfig(Strict):
+    """``forecast:`` on a budget: act on spend projected ``horizon`` ahead (docs/forecast.md)."""
+
+    horizon: timedelta = Field(
+        default=timedelta(minutes=15),
+        description="project spend this far ahead (capped at the window end) against kill_at",
+    )
+    kill: bool = Field(default=False, description="false: forecast warnings only; true: kill")
+    min_history: timedelta = Field(
+        default=timedelta(minutes=10), description="no projection from less data than this"
+    )
+
+    @field_validator("horizon", "min_history", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
+        from killswitch.durations import parse_duration
+
+        if isinstance(v, timedelta):
+            return v
+        return parse_duration(v)
+
+    @model_validator(mode="after")
+    def _sane(self) -> ForecastConfig:
+        if self.horizon > timedelta(days=1):
+            raise ValueError(
+                "horizon above 1d projects too far to act on: use minutes, e.g. horizon: 15m"
+            )
+        if self.min_history < timedelta(minutes=1):
+            raise ValueError(
+                "min_history under 1m is too little data for a robust rate: use e.g. 10m"
+            )
+        return self
+
+    @property
+    def rule(self) -> ForecastRule:
+        return ForecastRule(self.horizon, self.kill, self.min_history)
+
+
 class ActionEntry(Strict):
     """``type`` names a registered action; the rest are its parameters (validated later)."""
 
@@ -136,6 +175,9 @@ class BudgetConfig(Strict):
         default=False, description="treat incomplete data (unknown prices, gaps) as a breach"
     )
     protect: tuple[str, ...] = ()
+    forecast: ForecastConfig | None = Field(
+        default=None, description="act before the cap on projected spend (docs/forecast.md)"
+    )
     description: str = ""
     native_cap: bool | Literal["verify"] = Field(
         default=False,
@@ -307,7 +349,7 @@ class PagerDutyNotifierConfig(Strict):
     routing_key: SecretStr
     url: AnyHttpUrl = AnyHttpUrl("https://events.pagerduty.com/v2/enqueue")
     timeout: float = 10.0
-    page_on: tuple[str, ...] = ("kill", "kill_failed", "blast_radius")
+    page_on: tuple[str, ...] = ("kill", "forecast_kill", "kill_failed", "blast_radius")
 
 
 NotifierConfig = WebhookNotifierConfig | SlackNotifierConfig | PagerDutyNotifierConfig
@@ -528,6 +570,14 @@ def parse(data: Any, *, reg: Registry | None = None, source_path: str | None = N
         problems += _check_feeds(reg, base, providers, b, path)
         if b.native_cap is not False:
             problems += _native_cap_problems(reg, providers, b, f"{path}.native_cap")
+        if b.forecast is not None and b.multi:
+            problems.append(
+                (
+                    f"{path}.forecast",
+                    "forecasts read one source's data age; a budget across providers has "
+                    "several: set forecast on a single-provider budget, or remove it here",
+                )
+            )
         resolved = []
         for j, entry in enumerate(b.actions):
             ra = _resolve_action(reg, providers, b, entry, f"{path}.actions[{j}]", problems, errors)

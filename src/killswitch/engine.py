@@ -24,6 +24,7 @@ from killswitch.act.plan import notice_kind
 from killswitch.config import BudgetConfig, Config
 from killswitch.core.evaluate import BudgetRule, Evaluation, evaluate
 from killswitch.core.fanin import Feed, evaluate_feeds
+from killswitch.core.forecast import History
 from killswitch.core.ledger import Ledger
 from killswitch.core.scope import ObservationIndex
 from killswitch.logs import event_level
@@ -71,6 +72,7 @@ def rule_for(b: BudgetConfig, policy: BudgetPolicy | None = None) -> BudgetRule:
         restore_on_reset=b.restore == "on_reset",
         fail_closed=b.fail_closed,
         policy=policy,
+        forecast=b.forecast.rule if b.forecast else None,
     )
 
 
@@ -142,6 +144,13 @@ class Engine:
         self.retention = Retention(config, self.ledger, store, self.source_names)
         self.policies = resolve(config)
         self.rules = {b.name: rule_for(b, self.policies[b.name]) for b in config.budgets}
+        # recent (as_of, spend) per group of each forecast budget; in memory: after a restart
+        # a forecast waits min_history again, the reactive kill is there all along
+        self.history = {
+            b.name: History(b.forecast.min_history + b.forecast.horizon)
+            for b in config.budgets
+            if b.forecast is not None
+        }
         self.executor = Executor(
             store,
             providers,
@@ -465,14 +474,20 @@ class Engine:
             index = indexes.get(src)
             if index is None:
                 index = indexes[src] = ObservationIndex(self.ledger.observations(src))
-            out[b.name] = evaluate(
+            history = self.history.get(b.name)
+            out[b.name] = ev = evaluate(
                 self.rules[b.name],
                 index.for_scope(self.rules[b.name].scope),
                 self.store.states(b.name),
                 now,
                 coverage=self.store.coverage(src) + self._unsaved_coverage.get(src, []),
                 stale=bool(h and h.stale),
+                history=history,
+                data_as_of=h.data_as_of if h else None,
             )
+            if history is not None:
+                history.extend(ev.samples.items())
+                history.retain(ev.states)
         return out
 
     def evaluate_across(self, b: BudgetConfig, now: datetime) -> Evaluation:

@@ -36,6 +36,8 @@ _ERROR_EVENTS = frozenset({"blast_radius"})
 _WARNING_EVENTS = frozenset(
     {
         "kill",
+        "forecast_kill",
+        "forecast_warning",
         "kill_dry_run",
         "breach",
         "protected",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
@@ -186,6 +186,7 @@ class DecisionKind(str, enum.Enum):
     KILL = "kill"
     RESTORE = "restore"
     BREACH_ALERT = "breach_alert"  # alert-only mode or protected target: tell, do nothing
+    FORECAST_WARN = "forecast_warning"  # projected to cross the kill line within the horizon
     INCOMPLETE = "incomplete"  # data cannot be trusted to be complete (unknown price, gap)
 
 
@@ -249,6 +250,34 @@ class BudgetPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Forecast:
+    """A projection of a group's spend (``killswitch.core.forecast``): ``projected`` at ``at``,
+    spending ``rate_per_hour``; the data it came from was ``data_age`` old at decision time."""
+
+    projected: Money
+    at: datetime
+    rate_per_hour: Money
+    estimated_now: Money
+    data_age: timedelta
+    # when the kill line is reached at this rate (None: never, the rate is zero)
+    crosses_at: datetime | None
+
+    def details(self) -> dict[str, str]:
+        """The figures an event carries (strings, as event details are)."""
+        cent = Decimal("0.01")
+        out = {
+            "projected_spend": str(self.projected.amount.quantize(cent)),
+            "projected_at": self.at.isoformat(),
+            "rate_per_hour": str(self.rate_per_hour.amount.quantize(cent)),
+            "estimated_spend_now": str(self.estimated_now.amount.quantize(cent)),
+            "data_age_seconds": str(int(self.data_age.total_seconds())),
+        }
+        if self.crosses_at is not None:
+            out["cap_reached_at"] = self.crosses_at.isoformat()
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What the core decided for one budget group; ``policy`` says how to act on it."""
 
@@ -267,6 +296,7 @@ class Decision:
     provider_dims: Mapping[str, Mapping[str, tuple[str, ...]]] = field(
         default_factory=dict, kw_only=True
     )
+    forecast: Forecast | None = field(default=None, kw_only=True)  # a forecast kill or warning
 
     def dims_for(self, provider: str | None) -> Mapping[str, tuple[str, ...]]:
         """The dims an action of ``provider`` chooses its targets from (None: the budget's)."""
@@ -330,6 +360,7 @@ class TargetState:
     killed_window_start: datetime | None = None
     breach_alerted_window: datetime | None = None
     incomplete_alerted: bool = False
+    forecast_warned_window: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -344,6 +375,9 @@ class TargetState:
                 self.breach_alerted_window.isoformat() if self.breach_alerted_window else None
             ),
             "incomplete_alerted": self.incomplete_alerted,
+            "forecast_warned_window": (
+                self.forecast_warned_window.isoformat() if self.forecast_warned_window else None
+            ),
         }
 
     @classmethod
@@ -359,6 +393,7 @@ class TargetState:
             killed_window_start=ts(data.get("killed_window_start")),
             breach_alerted_window=ts(data.get("breach_alerted_window")),
             incomplete_alerted=bool(data.get("incomplete_alerted", False)),
+            forecast_warned_window=ts(data.get("forecast_warned_window")),
         )
 
 

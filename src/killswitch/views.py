@@ -161,6 +161,8 @@ def _status_row(s: GroupStatus, source: str, error: str | None) -> dict[str, Any
 
 def _decision_item(engine: Engine, d: Decision, batch: KillBatch) -> dict[str, Any]:
     item: dict[str, Any] = {"decision": d.kind.value, "reason": d.reason}
+    if d.forecast is not None:
+        item["forecast"] = d.forecast.details()
     held = next((o for h, o in batch.held if h is d), None)
     if held is not None:
         item["held"] = held.describe()  # an operator's override: the daemon would not kill

@@ -49,7 +49,7 @@ def event(
         reason=redact(d.reason),
         actions=[r.to_event() for r in actions],
         restore_hint=restore_hint,
-        details=dict(details or {}),
+        details={**(d.forecast.details() if d.forecast else {}), **(details or {})},
     )
 
 
@@ -134,7 +134,7 @@ def killed(d: Decision, results: Sequence[ActionResult], now: datetime) -> Event
     summary = d.reason
     if failed:
         summary += f"; {failed} of {len(results)} actions failed and will be retried next cycle"
-    kind = "kill_failed" if failed else "kill"
+    kind = "kill_failed" if failed else ("forecast_kill" if d.forecast else "kill")
     return event(kind, d, now, summary, actions=results, restore_hint=restore_hint(d))
 
 

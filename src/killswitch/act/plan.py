@@ -39,6 +39,7 @@ NOTICES: Mapping[DecisionKind, str] = {
     DecisionKind.WARN: "warning",
     DecisionKind.BREACH_ALERT: "breach",
     DecisionKind.INCOMPLETE: "incomplete",
+    DecisionKind.FORECAST_WARN: "forecast_warning",
 }
 
 

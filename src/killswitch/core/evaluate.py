@@ -4,6 +4,9 @@ Pure: no I/O and no clock. The engine persists the returned state and carries ou
 A breach is ``spend >= kill_at x limit``. Each warning threshold fires once per window (a jump
 past several fires only the highest). A killed group is restored, when ``restore: on_reset``,
 once its window has moved on and its spend there is known and under the kill line.
+With a ``forecast`` rule, a group under the kill line whose spend is projected to cross it within
+the horizon gets a forecast warning (once per window) or, with ``kill``, a kill whose reason
+says it was forecast (``killswitch.core.forecast``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from killswitch.core.forecast import ForecastRule, Sample, crossing
 from killswitch.core.scope import Scope
 from killswitch.core.spend import GroupSpend, covered, group_spend
 from killswitch.core.windows import WindowSpec
@@ -22,6 +26,7 @@ from killswitch.model import (
     Coverage,
     Decision,
     DecisionKind,
+    Forecast,
     GroupStatus,
     Money,
     SpendObservation,
@@ -46,6 +51,7 @@ class BudgetRule:
     fail_closed: bool = False
     # how to act on this budget's decisions; carried by each Decision, opaque to the core
     policy: BudgetPolicy | None = None
+    forecast: ForecastRule | None = None
 
     def acting(self) -> BudgetPolicy:
         """The policy decisions carry; a bare one (no actions, no provider) when none is set."""
@@ -59,6 +65,8 @@ class Evaluation:
     statuses: list[GroupStatus] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     states: dict[str, TargetState] = field(default_factory=dict)
+    # this cycle's (as_of, spend) per group, for the caller's history (forecast budgets only)
+    samples: dict[str, Sample] = field(default_factory=dict)
 
 
 def _dims(dims: Mapping[str, set[str]]) -> dict[str, tuple[str, ...]]:
@@ -77,9 +85,14 @@ def evaluate(
     *,
     coverage: Sequence[Coverage] = (),
     stale: bool = False,
+    history: Mapping[str, Sequence[Sample]] | None = None,
+    data_as_of: datetime | None = None,
 ) -> Evaluation:
     """Evaluate every group of ``rule``. A group whose state did not change gets back the very
-    ``prior`` object (``out.states[g] is prior[g]``), so a caller can write only what changed."""
+    ``prior`` object (``out.states[g] is prior[g]``), so a caller can write only what changed.
+
+    ``history`` (earlier samples per group) and ``data_as_of`` (the instant the source's data
+    describes; default ``now``) feed the forecast of a rule that has one."""
     now = utc(now)
     window = rule.window.at(now)
     grouped: dict[str, dict[str, list[SpendObservation]]] = {}
@@ -97,6 +110,9 @@ def evaluate(
         | {g for g, st in prior.items() if st.killed}
     )
     ctx = _Context(rule, window, covered(coverage, window.start, min(now, window.end)))
+    ctx.now, ctx.stale, ctx.history = now, stale, history or {}
+    ctx.forecasting = True
+    ctx.as_of = utc(data_as_of) if data_as_of is not None else now
     out = Evaluation()
     blank = TargetState()
     currency = rule.limit.currency
@@ -150,6 +166,8 @@ def _judge_group(
     ge.alert_incomplete()
     ge.warn()
     ge.breach_or_restore()
+    if ctx.forecasting and ctx.rule.forecast is not None:
+        ge.forecast(ctx.rule.forecast, out.samples)
     if ge.decisions:
         out.decisions += ge.decisions
     out.states[g] = ge.state()
@@ -159,10 +177,26 @@ def _judge_group(
 class _Context:
     """What every group of one evaluation shares: computed once per call, not once per group."""
 
-    __slots__ = ("kill_line", "policy", "rule", "vouched", "warn_lines", "window")
+    __slots__ = (
+        "as_of",
+        "forecasting",
+        "history",
+        "kill_line",
+        "now",
+        "policy",
+        "rule",
+        "stale",
+        "vouched",
+        "warn_lines",
+        "window",
+    )
 
     def __init__(self, rule: BudgetRule, window: Window, vouched: bool) -> None:
         self.rule, self.window, self.vouched = rule, window, vouched
+        self.now = self.as_of = window.start
+        self.stale = False
+        self.forecasting = False  # only evaluate() knows now and the history a forecast needs
+        self.history: Mapping[str, Sequence[Sample]] = {}
         self.policy = rule.acting()
         self.kill_line = rule.limit.amount * rule.kill_at
         # (threshold, its line in money, its name in state), below the kill line only
@@ -184,6 +218,7 @@ class _Group:
         "ctx",
         "decisions",
         "fail_closed_breach",
+        "forecast_warned",
         "group",
         "gs",
         "incomplete",
@@ -205,6 +240,7 @@ class _Group:
             self.window_start, self.warned = ctx.window.start, frozenset()
         self.incomplete_alerted = st.incomplete_alerted
         self.breach_alerted_window = st.breach_alerted_window
+        self.forecast_warned = st.forecast_warned_window
         self.decisions: list[Decision] = []
         self.spend = gs.amount
         # Partial data is "incomplete" (alerted, fail_closed applies); no data at all is its own
@@ -222,6 +258,7 @@ class _Group:
             and self.warned == p.warned
             and self.incomplete_alerted == p.incomplete_alerted
             and self.breach_alerted_window == p.breach_alerted_window
+            and self.forecast_warned == p.forecast_warned_window
         ):
             return p
         return TargetState(
@@ -232,9 +269,16 @@ class _Group:
             p.killed_window_start,
             self.breach_alerted_window,
             self.incomplete_alerted,
+            self.forecast_warned,
         )
 
-    def decide(self, kind: DecisionKind, reason: str, threshold: Decimal | None = None) -> None:
+    def decide(
+        self,
+        kind: DecisionKind,
+        reason: str,
+        threshold: Decimal | None = None,
+        forecast: Forecast | None = None,
+    ) -> None:
         self.decisions.append(
             Decision(
                 kind,
@@ -249,6 +293,7 @@ class _Group:
                 _dims(self.gs.dims),
                 policy=self.policy,
                 provider_dims={p: _dims(d) for p, d in self.gs.provider_dims.items()},
+                forecast=forecast,
             )
         )
 
@@ -311,6 +356,35 @@ class _Group:
             reason += " (alert-only: nothing done)"
             self.decide(DecisionKind.BREACH_ALERT, reason, rule.kill_at)
             self.breach_alerted_window = self.window.start
+
+    def forecast(self, fr: ForecastRule, samples: dict[str, Sample]) -> None:
+        """Record this cycle's sample; act on a projected crossing of the kill line.
+
+        Only on complete, fresh data under the kill line of a group not already killed: a
+        stale source's data age would be extrapolated over the whole outage, and incomplete
+        data is the reactive path's (and ``fail_closed``'s) business."""
+        ctx, spend = self.ctx, self.spend
+        if spend is None or not self.gs.complete:
+            return
+        now_sample = Sample(ctx.as_of, spend.amount, self.window.start)
+        samples[self.group] = now_sample
+        if self.breached or self.prior.killed or ctx.stale:
+            return
+        past = ctx.history.get(self.group, ())
+        f = crossing(fr, [*past, now_sample], self.window, ctx.now, ctx.kill_line, spend.currency)
+        if f is None:
+            return
+        when = f.crosses_at.isoformat() if f.crosses_at else "never"
+        reason = (
+            f"forecast: spend {self.spent()} at {f.rate_per_hour} per hour is projected to reach "
+            f"{f.projected} by {f.at.isoformat()}, past the kill line "
+            f"({_fmt(self.ctx.kill_line)} {self.rule.limit.currency}) at {when}"
+        )
+        if fr.kill and self.rule.enforce:
+            self.decide(DecisionKind.KILL, reason, self.rule.kill_at, f)
+        elif self.forecast_warned != self.window.start:
+            self.decide(DecisionKind.FORECAST_WARN, reason, self.rule.kill_at, f)
+            self.forecast_warned = self.window.start
 
     def status(self, stale: bool) -> GroupStatus:
         return GroupStatus(

@@ -13,6 +13,8 @@ TITLES = {
     "warning": "Budget warning",
     "breach": "Budget breached (alert only)",
     "kill": "KILLED",
+    "forecast_kill": "KILLED on forecast",
+    "forecast_warning": "Budget forecast to breach",
     "kill_dry_run": "Would kill (dry-run)",
     "kill_failed": "Kill FAILED",
     "restore": "Restored",

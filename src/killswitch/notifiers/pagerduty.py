@@ -17,6 +17,7 @@ from killswitch.notifiers.events import Event
 RESOLVES = {"restore"}
 SEVERITY = {
     "kill": "critical",
+    "forecast_kill": "critical",
     "kill_failed": "critical",
     "blast_radius": "critical",
     "restore_failed": "error",

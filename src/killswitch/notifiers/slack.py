@@ -17,6 +17,8 @@ from killswitch.notifiers.events import Event
 
 EMOJI = {
     "kill": ":rotating_light:",
+    "forecast_kill": ":rotating_light:",
+    "forecast_warning": ":chart_with_upwards_trend:",
     "kill_failed": ":x:",
     "warning": ":warning:",
     "restore": ":white_check_mark:",

@@ -1,7 +1,9 @@
 """Deterministic spend ramps that stop while a target is killed.
 
-Each target's lifetime spend is ``rate x seconds it has been active since start``; killing it
-freezes the counter, restoring resumes it. The kill/restore history lives in memory and, when
+Each target's lifetime spend is its rate integrated over the time it has been active since start
+(the rate is constant, or a ``schedule`` of steps: a runaway at 14:00, a bursty day); killing it
+freezes the counter, restoring resumes it. ``lag`` makes the source report spend as of that long
+ago, the way real usage APIs do (``data_as_of`` says so). The kill/restore history lives in memory and, when
 ``state_file`` is set, in a JSON file, so a restarted daemon and the CLI see the same world. It
 exercises the ``counter`` observation path and real kill/undo round trips without a network.
 """
@@ -10,13 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
-from datetime import datetime
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from killswitch.errors import ActionError
 from killswitch.model import Money, ObservationKind, PollResult, SpendObservation
@@ -35,18 +38,62 @@ from killswitch.plugins import (
 )
 
 
+class RateStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    at: datetime
+    rate_usd_per_second: Decimal = Field(ge=0)
+
+
 class SimTarget(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
     rate_usd_per_second: Decimal = Field(default=Decimal("0.01"), ge=0)
+    schedule: list[RateStep] = Field(
+        default_factory=list, description="from each step's `at` on, spend at its rate"
+    )
     dims: dict[str, str] = Field(default_factory=dict)
 
 
 class SimulatedConfig(ProviderConfig):
     targets: list[SimTarget] = Field(min_length=1)
+    lag: timedelta = Field(
+        default=timedelta(0), description="report spend as of this long ago (a usage API's lag)"
+    )
     start: datetime | None = Field(default=None, description="ramp origin (default: first poll)")
     state_file: str | None = Field(default=None, description="persist kills across processes")
     fail_polls: bool = Field(default=False, description="every poll fails (tests staleness)")
+
+    @field_validator("lag", mode="before")
+    @classmethod
+    def _lag(cls, v: object) -> object:
+        from killswitch.durations import parse_duration
+
+        return parse_duration(v) if isinstance(v, str) and v not in ("0", "0s") else v
+
+
+def _secs(td: timedelta) -> Decimal:
+    return Decimal(td.days * 86400 + td.seconds) + Decimal(td.microseconds) / 1_000_000
+
+
+class _Profile:
+    """A target's cumulative spend curve from ``origin``: prefix sums over its rate steps, so
+    spend at any instant is one bisect away (a day of per-minute steps stays cheap)."""
+
+    def __init__(self, base: Decimal, steps: Sequence[RateStep], origin: datetime) -> None:
+        self.times, self.rates, self.cum = [origin], [base], [Decimal(0)]
+        for st in sorted(steps, key=lambda x: x.at):
+            if st.at <= self.times[-1]:
+                self.rates[-1] = st.rate_usd_per_second
+                continue
+            self.cum.append(self.cum[-1] + self.rates[-1] * _secs(st.at - self.times[-1]))
+            self.times.append(st.at)
+            self.rates.append(st.rate_usd_per_second)
+
+    def at(self, t: datetime) -> Decimal:
+        i = bisect_right(self.times, t) - 1
+        if i < 0:
+            return Decimal(0)
+        return self.cum[i] + self.rates[i] * _secs(t - self.times[i])
 
 
 class _World:
@@ -92,14 +139,15 @@ class _World:
         self.save()
         return prior
 
-    def active_seconds(self, target: str, origin: datetime, now: datetime) -> Decimal:
-        total = Decimal(str(max(0.0, (now - origin).total_seconds())))
+    def spent(self, target: str, profile: _Profile, now: datetime) -> Decimal:
+        """Lifetime spend at ``now``: the curve, minus what it would have spent while disabled."""
+        total = profile.at(now)
         for off, on in self.disabled.get(target, []):
             assert off is not None
-            start = max(datetime.fromisoformat(off), origin)
+            start = datetime.fromisoformat(off)
             end = min(datetime.fromisoformat(on) if on else now, now)
             if end > start:
-                total -= Decimal(str((end - start).total_seconds()))
+                total -= profile.at(end) - profile.at(start)
         return max(total, Decimal(0))
 
 
@@ -107,6 +155,28 @@ class SimulatedSource:
     def __init__(self, provider: SimulatedProvider) -> None:
         self.provider = provider
         self.name = "simulated"
+        self._profiles: dict[tuple[str, datetime], _Profile] = {}
+
+    def profile(self, t: SimTarget, origin: datetime) -> _Profile:
+        p = self._profiles.get((t.id, origin))
+        if p is None:
+            p = self._profiles[(t.id, origin)] = _Profile(t.rate_usd_per_second, t.schedule, origin)
+        return p
+
+    def spent(self, target: str, now: datetime) -> Decimal:
+        """A target's true lifetime spend at ``now`` (no lag): what tests and benchmarks check."""
+        origin = self._origin(now)
+        (t,) = [x for x in self.provider.cfg.targets if x.id == target]
+        return self.provider.world.spent(t.id, self.profile(t, origin), now)
+
+    def _origin(self, now: datetime) -> datetime:
+        cfg, world = self.provider.cfg, self.provider.world
+        if cfg.start is not None:
+            return cfg.start
+        if world.origin is None:
+            world.origin = now.isoformat()
+            world.save()
+        return datetime.fromisoformat(world.origin)
 
     async def poll(self, now: datetime, since: datetime) -> PollResult:
         cfg = self.provider.cfg
@@ -114,31 +184,24 @@ class SimulatedSource:
             return PollResult(self.name, error="simulated failure (fail_polls: true)")
         world = self.provider.world
         world._load()
-        if cfg.start is not None:
-            origin = cfg.start
-        else:
-            if world.origin is None:
-                world.origin = now.isoformat()
-                world.save()
-            origin = datetime.fromisoformat(world.origin)
+        origin = self._origin(now)
+        as_of = now - cfg.lag
         obs = []
         for t in cfg.targets:
-            spent = (t.rate_usd_per_second * world.active_seconds(t.id, origin, now)).quantize(
-                Decimal("0.000001")
-            )
+            spent = world.spent(t.id, self.profile(t, origin), as_of).quantize(Decimal("0.000001"))
             obs.append(
                 SpendObservation(
                     source=self.name,
                     target=t.id,
                     kind=ObservationKind.COUNTER,
                     amount=Money(spent, "USD"),
-                    observed_at=now,
+                    observed_at=as_of,
                     dims={"key": t.id, **t.dims},
                 )
             )
         # The counter was 0 at the ramp's origin and before it: a baseline sample at the
         # earlier of the two lets windows that began before our first poll be measured exactly.
-        base_at = min(origin, since)
+        base_at = min(origin, since, as_of)
         obs += [
             SpendObservation(
                 source=self.name,
@@ -150,7 +213,7 @@ class SimulatedSource:
             )
             for t in cfg.targets
         ]
-        return PollResult(self.name, tuple(obs), data_as_of=now)
+        return PollResult(self.name, tuple(obs), data_as_of=as_of)
 
 
 @registry.provider
