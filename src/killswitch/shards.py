@@ -40,8 +40,9 @@ from killswitch.state.store import DbTimeouts, make_engine
 
 log = structlog.get_logger("killswitch.shards")
 GLOBAL = "global"
-SHARD_PREFIX = "shard:"
-REPLICA_PREFIX = "replica:"
+SHARD_PREFIX = lease_sql.SHARD_PREFIX
+REPLICA_PREFIX = lease_sql.REPLICA_PREFIX
+LEADER_LEASE = "killswitch-leader"  # killswitch.leadership.LEASE_NAME
 NAME_MAX = 64  # lease.name is String(64)
 
 
@@ -173,6 +174,7 @@ class ShardKeeper:
         self._reported: dict[str, bool] = {}
         self._last_ok = float("-inf")
         self.replicas = 1
+        self.leader: Holder | None = None  # a leader-mode replica we wait for, if any
         self.error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -242,6 +244,10 @@ class ShardKeeper:
             lease_sql.forget_expired(conn, REPLICA_PREFIX, now - 10 * ttl)
             members = lease_sql.read_prefix(conn, REPLICA_PREFIX)
             rows = lease_sql.read_prefix(conn, SHARD_PREFIX)
+            leader = lease_sql.other_live(conn, LEADER_LEASE, self.me)
+        if leader is not None:
+            return self._defer_to(leader)
+        self.leader = None
         live = [
             h
             for h in members.values()
@@ -259,6 +265,18 @@ class ShardKeeper:
             else:
                 taken.add(shard)
         return plan_shards(self.shards, mine, taken, self.replicas, start=self._start)
+
+    def _defer_to(self, leader: Holder) -> ShardPlan:
+        """A replica without ha.shard leads this state: hold nothing until its lease is gone."""
+        if self.leader is None or self.leader.token != leader.token:
+            log.warning(
+                "a replica without ha.shard holds the leader lease: taking no shard until it "
+                "stops (run every replica with the same ha.shard)",
+                holder=leader.describe(),
+            )
+        self.leader = leader
+        mine = [s for s in self.shards if self.owns(s)]
+        return ShardPlan(0, (), (), tuple(mine))
 
     def _acquire(self, shard: str) -> None:
         started = self._mono()

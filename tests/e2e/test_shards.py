@@ -1,12 +1,15 @@
 """Three replicas share six providers (``ha: {shard: provider}``) on one PostgreSQL: each
 provider is polled and acted on by exactly one replica; SIGKILL one, its providers move to the
-survivors within a lease period; no kill is carried out twice. Failover time is printed (``-s``).
+survivors within a lease period; SIGSTOP another, its providers move once its leases expire and
+it acts for none of them when it wakes; no kill is carried out twice. Failover times are printed
+(``-s``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +28,7 @@ N = 6
 PROVIDERS = [f"sim{i}" for i in range(N)]
 SHARDS = [f"provider:{p}" for p in PROVIDERS]
 # USD at 1 USD/s from each provider's first poll: some kills before the SIGKILL, some after
-LIMITS = [2, 4, 14, 18, 22, 26]
+LIMITS = [2, 4, 16, 20, 26, 32]
 
 
 @pytest.fixture
@@ -131,8 +134,31 @@ def test_replicas_split_the_providers_and_a_dead_ones_move(pg_url: str, tmp_path
         assert took < LEASE + 5
         assert all(then[s][0] in survivors for s in SHARDS)
 
+        # a paused replica (alive, so only expiry frees its leases) loses its shards, then
+        # finds on waking that it holds nothing: it acts again only for what it takes anew
+        paused, other = sorted(survivors, key=lambda n: -sum(1 for s in SHARDS if then[s] == [n]))
+        proc = ds[paused].proc
+        assert proc is not None
+        proc.send_signal(signal.SIGSTOP)
+        stopped = time.monotonic()
+        try:
+            ds[other].wait_for(
+                lambda: all(
+                    ds[other].metric("killswitch_shard_owned", shard=s) == 1.0
+                    for s in [*SHARDS, GLOBAL]
+                ),
+                timeout=30,
+                every=0.1,
+            )
+            took = time.monotonic() - stopped
+            print(f"shards of paused {paused} moved to {other} in {took:.1f}s")
+            assert took < LEASE + 5
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        ds[other].wait_for(lambda: settled(ds), timeout=30)
+
         # every budget killed its key once, across all replicas, SIGKILL included
-        a_live = ds[survivors[0]]
+        a_live = ds[other]
         a_live.wait_for(lambda: all(disables(tmp_path, p) for p in PROVIDERS), timeout=60)
         time.sleep(2 * LEASE)  # time for any second kill to show
         for p in PROVIDERS:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from killswitch.config import HAConfig
+from killswitch.leadership import Leadership
 from killswitch.shards import (
     GLOBAL,
     NAME_MAX,
@@ -19,7 +20,7 @@ from killswitch.shards import (
     provider_shards,
 )
 from killswitch.state import Store
-from killswitch.state.lease import Claimant, LeaseLost
+from killswitch.state.lease import Claimant, Grant, Holder, LeaseLost
 
 SHARDS = [f"provider:p{i}" for i in range(6)]
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -192,7 +193,35 @@ def test_an_intent_is_journaled_only_under_its_budgets_shard_lease(store_url: st
         with pytest.raises(LeaseLost, match="shard provider:p"), s.tx() as conn:
             s.journal_add(conn, [kill_row(theirs)], NOW)
         assert [r.budget for r in s.journal_rows()] == [mine]
+        # a replay is fenced by its row's budget too: b may not reopen a's row, a may
+        (row,) = s.journal_rows()
+        s.fence = b
+        with pytest.raises(LeaseLost):
+            s.journal_set_pending(row.id, NOW)
+        s.fence = a
+        s.journal_set_pending(row.id, NOW)
     finally:
         a.stop()
         b.stop()
         s.close()
+
+
+def test_a_leader_and_shard_holders_never_act_on_the_same_state(store_url: str) -> None:
+    Store(store_url).close()
+    lead = Leadership(store_url, "old", 1.5)
+    lead.me = Claimant("old", lead.me.token, host="host-old")
+    k = keeper(store_url, "new")
+    try:
+        assert isinstance(lead.attempt(), Grant)
+        plan = k.attempt()
+        assert plan.take == () and k.owned() == [] and k.leader is not None
+        lead.stop()  # the leader-mode replica goes: the sharding one takes everything
+        k.attempt()
+        assert k.owned() == k.shards
+        late = Leadership(store_url, "late", 1.5)
+        late.me = Claimant("late", late.me.token, host="host-late")
+        got = late.attempt()
+        assert isinstance(got, Holder) and got.token == k.me.token  # "in use by" a shard holder
+        late.stop()
+    finally:
+        k.stop()

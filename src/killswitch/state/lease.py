@@ -164,6 +164,20 @@ def read_prefix(conn: Connection, prefix: str) -> dict[str, Holder]:
     }
 
 
+SHARD_PREFIX = "shard:"  # one lease per shard with ha.shard (killswitch.shards)
+REPLICA_PREFIX = "replica:"  # one row per live replica with ha.shard
+
+
+def other_live(conn: Connection, prefix: str, me: Claimant) -> Holder | None:
+    """A live lease under ``prefix`` held by another running process, if any: the leader lease
+    and the shard leases exclude each other, so replicas in the two modes never both act."""
+    now = db_now(conn)
+    for h in read_prefix(conn, prefix).values():
+        if h.expires_at > now and h.token != me.token and not holder_gone(h, me):
+            return h
+    return None
+
+
 def acquire(conn: Connection, name: str, me: Claimant, ttl: timedelta) -> Grant | Holder:
     """Take or renew the lease in this transaction: a :class:`Grant`, or who holds it instead."""
     now = db_now(conn)
