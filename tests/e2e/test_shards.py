@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
+from urllib.request import urlopen
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -96,6 +98,16 @@ def polls(ds: dict[str, DaemonProcess]) -> dict[tuple[str, str], float]:
     }
 
 
+def ready(d: DaemonProcess) -> dict[str, Any]:
+    """The /readyz body (503 or not)."""
+    try:
+        with urlopen(f"http://127.0.0.1:{d.port}/readyz", timeout=5) as r:
+            body: dict[str, Any] = json.loads(r.read())
+    except HTTPError as exc:
+        body = json.loads(exc.read())
+    return body
+
+
 def disables(tmp: Path, provider: str) -> list[dict[str, Any]]:
     world = tmp / f"world-{provider}.json"
     if not world.exists():
@@ -122,6 +134,8 @@ def test_replicas_split_the_providers_and_a_dead_ones_move(pg_url: str, tmp_path
             polled = [n for n in ds if after[(n, p)] > before[(n, p)]]
             assert polled == first[f"provider:{p}"], (p, polled, first)
 
+        for n, d in ds.items():  # /readyz names what each replica acts for
+            assert ready(d)["shards"] == sorted(s for s, o in first.items() if o == [n])
         victim = max(ds, key=lambda n: sum(1 for s in SHARDS if first[s] == [n]))
         moved = [s for s in SHARDS if first[s] == [victim]]
         assert moved
