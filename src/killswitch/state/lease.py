@@ -110,8 +110,10 @@ def read(conn: Connection, name: str, *, lock: str | None = None) -> Holder | No
     elif lock == "share":
         q = q.with_for_update(read=True)
     r = conn.execute(q).mappings().first()
-    if r is None:
-        return None
+    return None if r is None else _holder(r)
+
+
+def _holder(r: Any) -> Holder:
     return Holder(
         r["holder"],
         r["token"],
@@ -150,18 +152,7 @@ def holder_gone(h: Holder, me: Claimant) -> bool:
 def read_prefix(conn: Connection, prefix: str) -> dict[str, Holder]:
     """Every lease row whose name starts with ``prefix`` (the shard leases, the replica rows)."""
     rows = conn.execute(select(t.lease).where(t.lease.c.name.startswith(prefix, autoescape=True)))
-    return {
-        r["name"]: Holder(
-            r["holder"],
-            r["token"],
-            int(r["epoch"]),
-            r["expires_at"],
-            r["host"],
-            int(r["pid"]),
-            r["acquired_at"],
-        )
-        for r in rows.mappings()
-    }
+    return {r["name"]: _holder(r) for r in rows.mappings()}
 
 
 SHARD_PREFIX = "shard:"  # one lease per shard with ha.shard (killswitch.shards)
