@@ -140,6 +140,8 @@ class Daemon:
         if runtime.engine.sharded:
             self.shards = self._shard_keeper()
             runtime.store.fence = self.shards  # each intent under its budget's shard lease
+            keeper = self.shards
+            runtime.engine.retention.housekeeper = lambda: keeper.owns(GLOBAL)
         else:
             runtime.store.fence = self.lease  # every intent is journaled under a verified lease
         self.health = Health(runtime.metrics, runtime.store.ping, lease=self.shards or self.lease)

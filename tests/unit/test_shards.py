@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from killswitch.config import HAConfig
+from killswitch.config import HAConfig, parse
+from killswitch.core.ledger import Ledger
 from killswitch.leadership import Leadership
+from killswitch.plugins import registry
 from killswitch.shards import (
     GLOBAL,
     NAME_MAX,
@@ -21,6 +23,8 @@ from killswitch.shards import (
 )
 from killswitch.state import Store
 from killswitch.state.lease import Claimant, Grant, Holder, LeaseLost
+from killswitch.state.retention import Retention
+from killswitch.testing import simulated_config
 
 SHARDS = [f"provider:p{i}" for i in range(6)]
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -225,3 +229,35 @@ def test_a_leader_and_shard_holders_never_act_on_the_same_state(store_url: str) 
         late.stop()
     finally:
         k.stop()
+
+
+class CountingStore:
+    """The two store calls retention makes per source and per housekeeping run."""
+
+    def __init__(self) -> None:
+        self.outbox = 0
+
+    def prune_observations(self, source: str, before: Any) -> int:
+        return 0
+
+    def prune_outbox(self, before: Any) -> int:
+        self.outbox += 1
+        return 0
+
+    def prune_journal(self, before: Any) -> int:
+        return 0
+
+
+def test_only_the_global_shards_holder_prunes_the_outbox_and_journal() -> None:
+
+    registry.load()
+    cfg = parse(simulated_config())
+    store = CountingStore()
+    r = Retention(cfg, Ledger(), store, lambda b: ["simulated"])  # type: ignore[arg-type]
+    holds_global = False
+    r.housekeeper = lambda: holds_global
+    r.after_poll("simulated", NOW)
+    assert store.outbox == 0  # another replica holds the global shard
+    holds_global = True
+    r.after_poll("simulated", NOW)
+    assert store.outbox == 1
