@@ -368,6 +368,20 @@ class HAConfig(Strict):
     enabled: bool = False
     lease_seconds: float = Field(default=30, gt=1)
     identity: str | None = None
+    shard: Literal["none", "provider"] = Field(
+        default="none",
+        description="none: one leader acts for everything; provider: replicas split the "
+        "providers (one fenced lease each, fair share per live replica)",
+    )
+
+    @model_validator(mode="after")
+    def _shard(self) -> HAConfig:
+        if self.shard != "none" and not self.enabled:
+            raise ValueError(
+                "shard: provider splits the work between replicas, which needs enabled: true; "
+                "set both, or drop shard:"
+            )
+        return self
 
 
 class MetricsConfig(Strict):

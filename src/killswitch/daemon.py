@@ -34,6 +34,7 @@ from killswitch.notifiers import build_notifiers
 from killswitch.plugins import Provider, ProviderContext, Service, registry
 from killswitch.pricing import PriceBook
 from killswitch.server import Health, serve
+from killswitch.shards import GLOBAL, ShardKeeper, provider_shards
 from killswitch.state import Store
 from killswitch.state.lease import Grant, Holder, LeaseLost
 from killswitch.state.store import DbTimeouts, DuplicateKill
@@ -133,7 +134,8 @@ def build(
 
 class Daemon:
     """Scheduling, signals and the lease. Only the lease holder polls and acts, HA or not: one
-    instance per state, always (a second one exits, or stands by with ``ha.enabled``)."""
+    instance per state, always (a second one exits, or stands by with ``ha.enabled``). With
+    ``ha.shard: provider`` each provider (shard) has its own lease and holder instead."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
@@ -141,16 +143,49 @@ class Daemon:
         self.lease = Leadership(
             c.state, runtime.engine.identity, c.ha.lease_seconds, on_change=self._lease_event
         )
-        runtime.store.fence = self.lease  # every intent is journaled under a verified lease
-        self.health = Health(runtime.metrics, runtime.store.ping, lease=self.lease)
+        self.shards: ShardKeeper | None = None
+        if runtime.engine.sharded:
+            self.shards = self._shard_keeper()
+            runtime.store.fence = self.shards  # each intent under its budget's shard lease
+            keeper = self.shards
+            runtime.engine.retention.housekeeper = lambda: keeper.owns(GLOBAL)
+        else:
+            runtime.store.fence = self.lease  # every intent is journaled under a verified lease
+        self.health = Health(runtime.metrics, runtime.store.ping, lease=self.shards or self.lease)
         self.stop_event = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._once_mode = False
+
+    def _shard_keeper(self) -> ShardKeeper:
+        cfg = self.rt.config
+        of_provider = provider_shards(self.rt.providers, (b.providers for b in cfg.budgets))
+        of_budget = {b.name: of_provider[b.providers[0]] for b in cfg.budgets}
+        return ShardKeeper(
+            cfg.base.state,
+            self.rt.engine.identity,
+            cfg.base.ha.lease_seconds,
+            of_provider,
+            of_budget,
+            on_change=self._shard_event,
+        )
 
     @property
     def leader(self) -> bool:
-        """Whether this replica may act right now (the lease, with its safety margin)."""
+        """Whether this replica may act right now (the lease, with its safety margin); with
+        shards: whether it holds any."""
+        if self.shards is not None:
+            return self.shards.can_act()
         return self.lease.can_act()
+
+    def may_cycle(self, provider: str) -> bool:
+        """Whether this replica polls and acts for ``provider`` now."""
+        if self.shards is not None:
+            return self.shards.owns_provider(provider)
+        return self.leader
+
+    def _owns_budget(self, budget: str) -> bool:
+        return self.shards is None or self.shards.owns(self.shards.shard_for_budget(budget))
 
     def banner(self) -> None:
         c = self.rt.config.base
@@ -197,14 +232,15 @@ class Daemon:
                 self._inflight.discard(task)
 
     async def provider_cycle(self, name: str) -> None:
-        if not self.leader or self.stop_event.is_set():
+        if not self.may_cycle(name) or self.stop_event.is_set():
             return
         await self._guarded(f"cycle:{name}", self.rt.engine.cycle(name))
         self.health.started = True
 
     async def outbox_cycle(self) -> None:
         self.health.beat()
-        if not self.leader or self.stop_event.is_set():
+        drains = self.shards.owns(GLOBAL) if self.shards is not None else self.leader
+        if not drains or self.stop_event.is_set():
             return
         await self._guarded("outbox", self.rt.engine.drain_outbox())
 
@@ -231,6 +267,44 @@ class Daemon:
                 holder=self.lease.holder.describe() if self.lease.holder else None,
                 error=self.lease.error,
             )
+
+    # ---- the shards (ha.shard) ----------------------------------------------------------
+    def _shard_event(self, shard: str, active: bool) -> None:
+        """From the keeper thread: hand the change to the event loop."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._shard_changed, shard, active)
+
+    def _shard_changed(self, shard: str, active: bool) -> None:
+        self.rt.metrics.shard_owned.labels(shard).set(1 if active else 0)
+        self._publish_role()
+        if self.stop_event.is_set():
+            return
+        assert self.shards is not None
+        if active:
+            log.warning("acting for shard", shard=shard, epoch=self.shards.epoch(shard))
+            if not self._once_mode:
+                asyncio.get_running_loop().create_task(self._take_shard(shard))
+        else:
+            log.warning("no longer acting for shard", shard=shard, error=self.shards.error)
+
+    def _shard_budgets(self, shard: str) -> Callable[[str], bool]:
+        assert self.shards is not None
+        keeper = self.shards
+        return lambda budget: keeper.shard_for_budget(budget) == shard
+
+    async def _take_shard(self, shard: str) -> None:
+        """Newly this shard's holder: finish what its previous holder journaled, then poll."""
+        assert self.shards is not None
+        owns = self._shard_budgets(shard)
+        await self._guarded(f"resume:{shard}", self._resume_shard(shard, owns))
+        for name, of in self.shards.of_provider.items():
+            if of == shard:
+                asyncio.get_running_loop().create_task(self.provider_cycle(name))
+
+    async def _resume_shard(self, shard: str, owns: Callable[[str], bool]) -> None:
+        replayed = await self.rt.engine.resume(self.rt.engine.clock(), owns)
+        if replayed:
+            log.warning("replayed unfinished journal entries", count=replayed, shard=shard)
 
     def _publish_role(self) -> None:
         self.health.role = "active" if self.leader else "standby"
@@ -273,8 +347,32 @@ class Daemon:
         if replayed:
             log.warning("replayed unfinished journal entries", count=replayed)
 
+    async def _first_shards(self, *, once: bool) -> None:
+        """Take a first fair share of the shards (every replica is a standby for the rest)."""
+        assert self.shards is not None
+        try:
+            plan = await asyncio.to_thread(self.shards.attempt)
+        except Exception as exc:
+            if once:
+                raise StartupError(
+                    f"cannot take the shard leases on state {self.rt.store.redacted_url()}: "
+                    f"{self.shards.error or type(exc).__name__}; check that the database is "
+                    "reachable and writable"
+                ) from None
+            log.error("shard lease check failed; standing by", error=self.shards.error)
+            return
+        log.info(
+            "sharding providers across replicas",
+            shards=len(self.shards.shards),
+            replicas=self.shards.replicas,
+            share=plan.share,
+            owned=self.shards.owned(),
+        )
+
     async def _first_lease(self, *, once: bool) -> None:
         """Take the lease before anything else; a second instance without HA exits here."""
+        if self.shards is not None:
+            return await self._first_shards(once=once)
         ha = self.rt.config.base.ha
         try:
             got: Grant | Holder = await asyncio.to_thread(self.lease.attempt)
@@ -301,6 +399,7 @@ class Daemon:
     async def run(self, *, once: bool = False) -> int:
         rt = self.rt
         self._loop = asyncio.get_running_loop()
+        self._once_mode = once
         server = None if once else self.listen()  # before the banner: a failure is the first line
         services: list[Service] = []
         self.banner()
@@ -308,21 +407,24 @@ class Daemon:
             await self._first_lease(once=once)
             services = [] if once else self.serve_providers()  # standbys take pushes too
         except StartupError:
-            self.lease.stop(release=False)
+            self.keeper_stop(release=False)
             for s in services:
                 s.stop()
             if server is not None:
                 server.shutdown()
             await rt.aclose()
             raise
-        self.lease.start()
+        if self.shards is not None:
+            self.shards.start()
+        else:
+            self.lease.start()
         self._publish_role()
         try:
             # Budgets removed from the config leave status (the journal stays, as history).
             await asyncio.to_thread(rt.store.forget_budgets, [b.name for b in rt.config.budgets])
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._loop.add_signal_handler(sig, self.stop_event.set)
-            if self.leader:
+            if self.leader and self.shards is None:  # shards resume as they are taken
                 await self._resume()
             if once:
                 return await self._once()
@@ -339,7 +441,7 @@ class Daemon:
                     t.cancel()
             return 0
         finally:
-            self.lease.stop(release=True)
+            self.keeper_stop(release=True)
             for s in services:
                 s.stop()
             if server is not None:
@@ -347,12 +449,24 @@ class Daemon:
             await rt.aclose()
             log.info("stopped")
 
+    def keeper_stop(self, *, release: bool) -> None:
+        if self.shards is not None:
+            self.shards.stop(release=release)
+            self.lease.engine.dispose()
+        else:
+            self.lease.stop(release=release)
+
     async def _once(self) -> int:
         ok = True
+        if self.shards is not None:  # only what this replica holds, its own leftovers first
+            await self.rt.engine.resume(self.rt.engine.clock(), self._owns_budget)
         for name in self.rt.providers:
+            if not self.may_cycle(name):
+                continue
             report = await self.rt.engine.cycle(name)
             ok &= report.ok
-        await self.rt.engine.drain_outbox()
+        if self.shards is None or self.shards.owns(GLOBAL):
+            await self.rt.engine.drain_outbox()
         return 0 if ok else 1
 
     def _schedule(self) -> AsyncIOScheduler:

@@ -140,6 +140,8 @@ class Engine:
         self.metrics = metrics
         self.clock = clock
         self.identity = identity
+        ha = config.base.ha
+        self.sharded = ha.enabled and ha.shard == "provider"  # replicas split the providers
         self.ledger = Ledger()
         self.retention = Retention(config, self.ledger, store, self.source_names)
         self.policies = resolve(config)
@@ -525,7 +527,8 @@ class Engine:
     async def act(self, evaluations: Mapping[str, Evaluation], now: datetime) -> None:
         """Retry failed kills, announce notices, restore, then kill (all of one cycle at once,
         so the blast-radius rail sees them together)."""
-        async for acted in self.executor.retry_failed_kills(now):
+        mine = evaluations.keys() if self.sharded else None  # others' shards retry their own
+        async for acted in self.executor.retry_failed_kills(now, mine):
             self.emit(acted)
         overrides = await self.offload(self.overrides, list(evaluations), now)
         kills: list[Decision] = []
@@ -557,10 +560,11 @@ class Engine:
             self.metrics.overrides_active.labels(name).set(n)
         return found
 
-    async def resume(self, now: datetime) -> int:
-        """Replay what a crash left pending; returns how many journal rows were replayed."""
+    async def resume(self, now: datetime, owns: Callable[[str], bool] | None = None) -> int:
+        """Replay what a crash left pending (of the budgets ``owns`` says are ours, when given);
+        returns how many journal rows were replayed."""
         replayed = 0
-        async for acted in self.executor.resume(now):
+        async for acted in self.executor.resume(now, owns):
             self.emit(acted)
             replayed += 1
         return replayed

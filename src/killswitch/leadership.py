@@ -81,7 +81,11 @@ class Leadership:
         started = self._mono()
         try:
             with self.engine.begin() as conn:
-                got = lease_sql.acquire(conn, self.name, self.me, timedelta(seconds=self.ttl))
+                # replicas sharding the providers (ha.shard) act: this one must not lead too
+                sharding = lease_sql.other_live(conn, lease_sql.SHARD_PREFIX, self.me)
+                got = sharding or lease_sql.acquire(
+                    conn, self.name, self.me, timedelta(seconds=self.ttl)
+                )
         except Exception as exc:
             self.error = redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
             raise

@@ -389,6 +389,12 @@ class Metrics:
             ["budget"],
             registry=r,
         )
+        self.shard_owned = Gauge(
+            "killswitch_shard_owned",
+            "1 on the replica that holds this shard's lease and acts for it (ha.shard)",
+            ["shard"],
+            registry=r,
+        )
         self.cycle_errors = Counter(
             "killswitch_cycle_errors", "Cycles that raised unexpectedly (bugs)", registry=r
         )

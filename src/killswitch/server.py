@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -26,6 +26,13 @@ class LeaseView(Protocol):
     def can_act(self) -> bool: ...
 
     def healthy(self) -> bool: ...
+
+
+@runtime_checkable
+class ShardView(Protocol):
+    """A lease view with shards (``ha.shard``): which ones this replica acts for."""
+
+    def owned(self) -> list[str]: ...
 
 
 class Health:
@@ -62,6 +69,8 @@ class Health:
         if self.lease is not None:
             info["role"] = "active" if self.lease.can_act() else "standby"
             info["lease"] = "ok" if lease_ok else f"renewal failing: {self.lease.error}"
+            if isinstance(self.lease, ShardView):
+                info["shards"] = self.lease.owned()
         return ok, info
 
 

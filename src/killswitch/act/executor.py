@@ -15,7 +15,7 @@ recorded. Consume them fully.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -44,6 +44,7 @@ from killswitch.notifiers.events import Event
 from killswitch.plugins import ActionContext, Provider
 from killswitch.secrets import redact
 from killswitch.state import JournalRow, Store
+from killswitch.state.lease import scoped
 
 log = structlog.get_logger("killswitch.act")
 
@@ -224,19 +225,27 @@ class Executor:
         return await self._carry_out(row_id, u.op, ctx, d.policy, now, undo_prior=prior)
 
     # ---- retries and crash recovery ----------------------------------------------------
-    async def retry_failed_kills(self, now: datetime) -> AsyncIterator[Acted]:
-        """Failed kill rows of groups still marked killed (and not yet restored) run again."""
+    async def retry_failed_kills(
+        self, now: datetime, budgets: Collection[str] | None = None
+    ) -> AsyncIterator[Acted]:
+        """Failed kill rows of groups still marked killed (and not yet restored) run again;
+        only those of ``budgets`` when given (with ha.shard: the budgets this cycle decides)."""
         for row in self.journal.failed_kills():
-            if row.budget not in self.policies:
+            if row.budget not in self.policies or (
+                budgets is not None and row.budget not in budgets
+            ):
                 continue
             st = self.journal.state(row.budget, row.group)
             if st is None or not st.killed or st.killed_window_start != row.window_start:
                 continue
             yield await self.replay(row, now)
 
-    async def resume(self, now: datetime) -> AsyncIterator[Acted]:
-        """Replay the rows a crash left ``pending``, once each; then settle restored groups."""
-        rows = self.journal.pending()
+    async def resume(
+        self, now: datetime, owns: Callable[[str], bool] | None = None
+    ) -> AsyncIterator[Acted]:
+        """Replay the rows a crash left ``pending``, once each; then settle restored groups.
+        With ``owns`` (ha.shard), only the rows of budgets it says this replica holds."""
+        rows = [r for r in self.journal.pending() if owns is None or owns(r.budget)]
         for row in rows:
             log.warning(
                 "resuming unfinished action from the journal",
@@ -247,7 +256,8 @@ class Executor:
             )
             yield await self.replay(row, now)
         if rows:
-            self.journal.settle(self.policies, now)
+            policies = {n: p for n, p in self.policies.items() if owns is None or owns(n)}
+            self.journal.settle(policies, now)
 
     async def replay(self, row: JournalRow, now: datetime) -> Acted:
         """Carry out one journal row again and announce it (same key as the original event)."""
@@ -319,9 +329,10 @@ class Executor:
         provider = self.providers[provider_of(op.action, policy)]
         fence = self.journal.store.fence
         if fence is not None:
-            # Re-checked right before the call: a replica that lost the lease since the intent
-            # raises LeaseLost here and leaves the row pending for the holder's replay.
-            fence.ensure()
+            # Re-checked right before the call: a replica that lost the lease (of this budget's
+            # shard, with ha.shard) since the intent raises LeaseLost here and leaves the row
+            # pending for the holder's replay.
+            scoped(fence, policy.name).ensure()
         result = await run_op(op, provider, ctx, undo_prior=undo_prior, snapshot=snapshot)
         self.journal.finish(row_id, result, now)
         self._count([op], result.outcome.value)

@@ -19,7 +19,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Connection, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -80,6 +80,20 @@ class Fence(Protocol):
         provider call)."""
 
 
+@runtime_checkable
+class ShardedFence(Protocol):
+    """A fence with one lease per shard (``ha.shard``): each budget's actions are fenced by the
+    lease of the shard that budget belongs to, not by one leader lease."""
+
+    def for_budget(self, budget: str) -> Fence:
+        """The fence of the shard that acts for ``budget``."""
+
+
+def scoped(fence: Fence, budget: str) -> Fence:
+    """The fence that guards ``budget``'s actions: its shard's, or the one lease there is."""
+    return fence.for_budget(budget) if isinstance(fence, ShardedFence) else fence
+
+
 def db_now(conn: Connection) -> datetime:
     """The time that decides lease expiry: the server's clock on PostgreSQL, ours on SQLite."""
     if conn.dialect.name == "postgresql":
@@ -96,8 +110,10 @@ def read(conn: Connection, name: str, *, lock: str | None = None) -> Holder | No
     elif lock == "share":
         q = q.with_for_update(read=True)
     r = conn.execute(q).mappings().first()
-    if r is None:
-        return None
+    return None if r is None else _holder(r)
+
+
+def _holder(r: Any) -> Holder:
     return Holder(
         r["holder"],
         r["token"],
@@ -126,6 +142,31 @@ def _dead_predecessor(h: Holder, me: Claimant) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def holder_gone(h: Holder, me: Claimant) -> bool:
+    """The row's holder was a process on this host that no longer runs (see above)."""
+    return _dead_predecessor(h, me)
+
+
+def read_prefix(conn: Connection, prefix: str) -> dict[str, Holder]:
+    """Every lease row whose name starts with ``prefix`` (the shard leases, the replica rows)."""
+    rows = conn.execute(select(t.lease).where(t.lease.c.name.startswith(prefix, autoescape=True)))
+    return {r["name"]: _holder(r) for r in rows.mappings()}
+
+
+SHARD_PREFIX = "shard:"  # one lease per shard with ha.shard (killswitch.shards)
+REPLICA_PREFIX = "replica:"  # one row per live replica with ha.shard
+
+
+def other_live(conn: Connection, prefix: str, me: Claimant) -> Holder | None:
+    """A live lease under ``prefix`` held by another running process, if any: the leader lease
+    and the shard leases exclude each other, so replicas in the two modes never both act."""
+    now = db_now(conn)
+    for h in read_prefix(conn, prefix).values():
+        if h.expires_at > now and h.token != me.token and not holder_gone(h, me):
+            return h
+    return None
 
 
 def acquire(conn: Connection, name: str, me: Claimant, ttl: timedelta) -> Grant | Holder:
@@ -197,3 +238,21 @@ def verify(conn: Connection, name: str, token: str, epoch: int, margin: timedelt
 
 def release(conn: Connection, name: str, token: str) -> None:
     conn.execute(delete(t.lease).where(t.lease.c.name == name, t.lease.c.token == token))
+
+
+def expire(conn: Connection, name: str, token: str) -> None:
+    """End our lease now but keep its row, so the next holder's epoch is still a new one."""
+    conn.execute(
+        update(t.lease)
+        .where(t.lease.c.name == name, t.lease.c.token == token)
+        .values(expires_at=db_now(conn))
+    )
+
+
+def forget_expired(conn: Connection, prefix: str, before: datetime) -> None:
+    """Drop rows under ``prefix`` that expired before ``before`` (replicas long gone)."""
+    conn.execute(
+        delete(t.lease).where(
+            t.lease.c.name.startswith(prefix, autoescape=True), t.lease.c.expires_at < before
+        )
+    )

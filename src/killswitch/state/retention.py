@@ -2,7 +2,9 @@
 
 The ledger (memory) is pruned every cycle; the database every ``retention.prune_every``, which
 also deletes sent notifications after ``retention.outbox_sent`` and, when set, closed journal
-history after ``retention.journal``. Only the replica that polls (the leader) prunes.
+history after ``retention.journal``. Only the replica that polls (the leader) prunes; with
+``ha.shard`` each replica prunes the sources it polls and ``housekeeper`` says which one prunes
+the outbox and the journal (the holder of the global shard).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Retention:
         self.sources_of = sources_of
         self._pruned: dict[str, datetime] = {}
         self._housekept: datetime | None = None
+        self.housekeeper: Callable[[], bool] = lambda: True  # set by the daemon with ha.shard
 
     def windows_of(self, source: str) -> list[WindowSpec]:
         out = []
@@ -63,7 +66,8 @@ class Retention:
             n = self.store.prune_observations(source, h)
             if n:
                 log.debug("pruned observations", source=source, rows=n)
-        if self._housekept is None or now - self._housekept >= every:
+        due = self._housekept is None or now - self._housekept >= every
+        if due and self.housekeeper():
             self._housekept = now
             self.housekeeping(now)
 

@@ -39,7 +39,7 @@ from killswitch.model import (
 from killswitch.state import lease as lease_sql
 from killswitch.state import schema
 from killswitch.state import tables as t
-from killswitch.state.lease import Claimant, Fence, Grant, Holder
+from killswitch.state.lease import Claimant, Fence, Grant, Holder, ShardedFence, scoped
 from killswitch.state.schema import MigrateMode
 
 
@@ -567,8 +567,10 @@ class Store:
         no longer holds it. Each ``pending`` kill also claims its ``open_kills`` row, so a second
         open kill of the same (budget, group, action, target) raises :class:`DuplicateKill`.
         """
-        if self.fence is not None and any(r.get("status") == "pending" for r in rows):
-            self.fence.verify_in(conn)
+        if self.fence is not None:
+            # each budget's intent under its shard's lease (the one lease without ha.shard)
+            for budget in sorted({str(r["budget"]) for r in rows if r.get("status") == "pending"}):
+                scoped(self.fence, budget).verify_in(conn)
         ids = []
         for r in rows:
             res = conn.execute(
@@ -644,7 +646,12 @@ class Store:
     def journal_set_pending(self, row_id: int, now: datetime) -> None:
         """A replay starts: fenced like a new intent (only the lease holder replays)."""
         with self.tx() as conn:
-            if self.fence is not None:
+            if isinstance(self.fence, ShardedFence):
+                budget = conn.execute(
+                    select(t.journal.c.budget).where(t.journal.c.id == row_id)
+                ).scalar()
+                scoped(self.fence, str(budget or "")).verify_in(conn)
+            elif self.fence is not None:
                 self.fence.verify_in(conn)
             conn.execute(
                 update(t.journal)

@@ -59,6 +59,6 @@ app.kubernetes.io/component: daemon
 {{- end }}
 {{- $_ := set $cfg "listen" (printf "0.0.0.0:%d" (int .Values.port)) }}
 {{- $_ := set $cfg "state" .Values.state.url }}
-{{- $_ := set $cfg "ha" (dict "enabled" .Values.ha.enabled "lease_seconds" .Values.ha.leaseSeconds) }}
+{{- $_ := set $cfg "ha" (dict "enabled" .Values.ha.enabled "lease_seconds" .Values.ha.leaseSeconds "shard" (.Values.ha.shard | default "none")) }}
 {{- toYaml $cfg }}
 {{- end }}
