@@ -401,7 +401,10 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, one run: it still works")
     ap.add_argument("--update-readme", action="store_true", help="write the table into README")
     ap.add_argument(
-        "--growth-cycles", type=int, default=500, help="cycles of bench_state_growth at 10k keys"
+        "--growth-cycles",
+        type=int,
+        default=500,
+        help="cycles of bench_state_growth at 10k keys (0: skip it)",
     )
     args = ap.parse_args()
     tune_gc()  # as the daemon runs its cycles (killswitch.gc_tuning)
@@ -415,7 +418,7 @@ def main() -> None:
     if args.update_readme:
         update_readme(table)
     growth = HERE / "bench_state_growth.py"
-    if growth.exists() and not args.smoke:  # the state helper's own benchmark, when it exists
+    if growth.exists() and not args.smoke and args.growth_cycles > 0:  # 0: skip the long run
         extra = ["--quick"] if args.quick else ["--cycles", str(args.growth_cycles)]
         done = subprocess.run([sys.executable, str(growth), *extra], check=False)
         if done.returncode:
