@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import DBAPIError
 
 from killswitch import __version__
 from killswitch.config import Config
@@ -33,6 +34,7 @@ from killswitch.metrics import Metrics
 from killswitch.notifiers import build_notifiers
 from killswitch.plugins import Provider, ProviderContext, Service, registry
 from killswitch.pricing import PriceBook
+from killswitch.secrets import redact
 from killswitch.server import Health, serve
 from killswitch.shards import GLOBAL, ShardKeeper, provider_shards
 from killswitch.state import Store
@@ -46,6 +48,14 @@ STOP_GRACE = 8.0
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+def db_error_line(exc: DBAPIError) -> str:
+    """The driver's first line (``canceling statement due to lock timeout``), redacted: what an
+    operator needs, without SQLAlchemy's SQL echo, parameters or a traceback."""
+    cause = exc.orig if exc.orig is not None else exc
+    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return redact(f"{type(cause).__name__}: {first}")
 
 
 def listen_error(listen: str, exc: OSError) -> str:
@@ -224,6 +234,9 @@ class Daemon:
             log.warning("lease lost mid-cycle; not acting", job=what, reason=str(exc))
         except DuplicateKill as exc:  # the database refused a second kill: nothing was done
             log.warning("kill already open; not repeated", job=what, reason=str(exc))
+        except DBAPIError as exc:  # a lock or statement timeout, a lost connection: not a bug
+            self.rt.metrics.state_errors.inc()
+            log.error("state database error; cycle skipped", job=what, error=db_error_line(exc))
         except Exception:
             self.rt.metrics.cycle_errors.inc()
             log.exception("cycle failed; the loop continues", job=what)

@@ -398,6 +398,11 @@ class Metrics:
         self.cycle_errors = Counter(
             "killswitch_cycle_errors", "Cycles that raised unexpectedly (bugs)", registry=r
         )
+        self.state_errors = Counter(
+            "killswitch_state_errors",
+            "Cycles skipped on a state database error (lock or statement timeout, lost connection)",
+            registry=r,
+        )
         build = Gauge("killswitch_build_info", "Build information", ["version"], registry=r)
         build.labels(__version__).set(1)
         r.register(SnapshotCollector(self))
