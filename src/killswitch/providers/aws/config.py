@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from killswitch.durations import parse_duration
 from killswitch.plugins import ProviderConfig
+from killswitch.providers._kit.cloud import Duration
 
 _CE_DIMENSIONS = {
     "service": "SERVICE",
@@ -30,30 +30,21 @@ class _Sub(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _dur(v: Any) -> Any:
-    return None if v is None else parse_duration(v)
-
-
 class BudgetsSourceConfig(_Sub):
-    min_interval: timedelta = Field(
+    min_interval: Duration = Field(
         default=timedelta(minutes=10),
         description="AWS refreshes budget spend every 8-12 h; calls closer than this reuse the "
         "last answer",
     )
 
-    @field_validator("min_interval", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> Any:
-        return _dur(v)
-
 
 class CostExplorerSourceConfig(_Sub):
-    min_interval: timedelta = Field(
+    min_interval: Duration = Field(
         default=timedelta(hours=1),
         description="each GetCostAndUsage request costs $0.01; calls closer than this reuse "
         "the cached result",
     )
-    error_retry: timedelta = Field(
+    error_retry: Duration = Field(
         default=timedelta(minutes=5), description="after a failed request, wait this long"
     )
     metric: str = Field(
@@ -70,11 +61,6 @@ class CostExplorerSourceConfig(_Sub):
         max_length=2,
         description="up to two of service, account, region, usage_type, tag:<key>",
     )
-
-    @field_validator("min_interval", "error_retry", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> Any:
-        return _dur(v)
 
     @field_validator("group_by")
     @classmethod
@@ -121,7 +107,7 @@ class BedrockSourceConfig(_Sub):
         description="bucket length in seconds (Bedrock publishes 1-minute data; shorter periods "
         "only make sense for high-resolution metrics)",
     )
-    settle: timedelta = Field(
+    settle: Duration = Field(
         default=timedelta(minutes=5),
         description="re-read this much recent history each poll: CloudWatch data arrives late",
     )
@@ -135,11 +121,6 @@ class BedrockSourceConfig(_Sub):
         description="ModelId -> model id genai-prices knows (e.g. application inference "
         "profile ids)",
     )
-
-    @field_validator("settle", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> Any:
-        return _dur(v)
 
     @field_validator("period")
     @classmethod

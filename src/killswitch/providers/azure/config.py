@@ -9,20 +9,16 @@ every key has a default, so the minimal entry is ``type: azure`` plus ``subscrip
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from killswitch.durations import parse_duration
 from killswitch.plugins import ProviderConfig
+from killswitch.providers._kit.cloud import Duration
 from killswitch.providers.azure.ids import is_loopback, normalize_scope
 
 UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-
-
-def _dur(v: Any) -> Any:
-    return None if v is None else parse_duration(v)
 
 
 class _Sub(BaseModel):
@@ -30,21 +26,16 @@ class _Sub(BaseModel):
 
 
 class BudgetsSourceConfig(_Sub):
-    min_interval: timedelta = Field(
+    min_interval: Duration = Field(
         default=timedelta(minutes=5),
         description="Azure re-evaluates budgets about once a day; polls closer than this reuse "
         "the last answer (refetched anyway when the UTC day changes)",
     )
-    reset_grace: timedelta = Field(
+    reset_grace: Duration = Field(
         default=timedelta(hours=24),
         description="after a budget period starts, a figure that has not dropped below the last "
         "one of the previous period may still be that period's: it is withheld for this long",
     )
-
-    @field_validator("min_interval", "reset_grace", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> Any:
-        return _dur(v)
 
 
 class CostQuerySourceConfig(_Sub):
@@ -61,16 +52,11 @@ class CostQuerySourceConfig(_Sub):
         default=(),
         description="only these resource types, e.g. [microsoft.cognitiveservices/accounts]",
     )
-    min_interval: timedelta = Field(
+    min_interval: Duration = Field(
         default=timedelta(minutes=30),
         description="Cost Management throttles queries and refreshes every few hours; polls "
         "closer than this reuse the last answer",
     )
-
-    @field_validator("min_interval", mode="before")
-    @classmethod
-    def _duration(cls, v: Any) -> Any:
-        return _dur(v)
 
     @field_validator("scope")
     @classmethod
@@ -105,15 +91,15 @@ class AzureConfig(ProviderConfig):
     managed_identity_client_id: str | None = Field(
         default=None, description="client id of a user-assigned managed identity"
     )
-    data_lag: timedelta = Field(
+    data_lag: Duration = Field(
         default=timedelta(hours=8),
         description="Azure cost data lands 8-24 h after use; data_as_of is the read minus this",
     )
-    polling_interval: timedelta = Field(
+    polling_interval: Duration = Field(
         default=timedelta(seconds=5),
         description="how often to poll a long-running ARM operation (without Retry-After)",
     )
-    operation_timeout: timedelta = Field(
+    operation_timeout: Duration = Field(
         default=timedelta(seconds=90),
         description="give up waiting for a long-running ARM operation after this (the action "
         "is retried next cycle)",
@@ -125,11 +111,6 @@ class AzureConfig(ProviderConfig):
         description="account or deployment ids `killswitch doctor` checks action permissions on "
         "(the ids your azure actions name)",
     )
-
-    @field_validator("data_lag", "polling_interval", "operation_timeout", mode="before")
-    @classmethod
-    def _durations(cls, v: Any) -> Any:
-        return _dur(v)
 
     @field_validator("scope")
     @classmethod

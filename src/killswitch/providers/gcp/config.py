@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from killswitch.durations import parse_duration
 from killswitch.plugins import ProviderConfig
+from killswitch.providers._kit.cloud import Duration
 
 # Project ids are 6-30 characters today; older and domain-scoped ones ("example.com:x") differ,
 # so accept what can be a project id in a resource name rather than reject a working setup.
@@ -59,10 +59,10 @@ class GcpConfig(ProviderConfig):
     endpoints: GcpEndpoints = GcpEndpoints()
     max_messages: int = Field(default=100, ge=1, le=1000, description="per pull request")
     max_pulls: int = Field(default=10, ge=1, le=100, description="pull requests per poll")
-    pull_timeout: timedelta = Field(
+    pull_timeout: Duration = Field(
         default=timedelta(seconds=10), description="how long one pull may wait for messages"
     )
-    operation_timeout: timedelta = Field(
+    operation_timeout: Duration = Field(
         default=timedelta(minutes=2), description="wait for a Service Usage operation"
     )
     doctor_projects: tuple[str, ...] = Field(
@@ -70,11 +70,6 @@ class GcpConfig(ProviderConfig):
         description="projects `killswitch doctor` checks action permissions on (the projects "
         "your gcp actions name)",
     )
-
-    @field_validator("pull_timeout", "operation_timeout", mode="before")
-    @classmethod
-    def _durations(cls, v: Any) -> Any:
-        return parse_duration(v)
 
     @field_validator("subscription")
     @classmethod
