@@ -8,11 +8,10 @@ from killswitch.errors import MalformedResponse, SourceError
 from killswitch.plugins import (
     Capabilities,
     DoctorFinding,
-    Provider,
-    ProviderContext,
     Source,
     registry,
 )
+from killswitch.providers._kit.provider import BuiltProvider
 from killswitch.providers.anthropic.client import KEYS_PATH, WORKSPACES_PATH, AdminAPI
 from killswitch.providers.anthropic.config import AnthropicConfig
 from killswitch.providers.anthropic.source_costs import CostReader, CostsSource
@@ -20,7 +19,7 @@ from killswitch.providers.anthropic.source_usage import UsageSource
 
 
 @registry.provider
-class AnthropicProvider(Provider[AnthropicConfig]):
+class AnthropicProvider(BuiltProvider[AnthropicConfig]):
     type = "anthropic"
     config_model = AnthropicConfig
     source_names = ("anthropic.usage", "anthropic.costs")
@@ -43,17 +42,15 @@ class AnthropicProvider(Provider[AnthropicConfig]):
         ],
     )
 
-    def __init__(self, name: str, config: AnthropicConfig, context: ProviderContext) -> None:
-        super().__init__(name, config, context)
-        self.api = AdminAPI(config, context.http_transport)
-        self.costs = CostReader(self.api, config)
-        self._sources: Mapping[str, Source] = {
-            "anthropic.usage": UsageSource(self.api, config, context, self.costs),
+    def setup(self) -> None:
+        self.api = AdminAPI(self.cfg, self.context.http_transport)
+        self.costs = CostReader(self.api, self.cfg)
+
+    def build_sources(self) -> Mapping[str, Source]:
+        return {
+            "anthropic.usage": UsageSource(self.api, self.cfg, self.context, self.costs),
             "anthropic.costs": CostsSource(self.costs),
         }
-
-    def sources(self) -> Mapping[str, Source]:
-        return self._sources
 
     async def doctor(self, actions: Sequence[str]) -> list[DoctorFinding]:
         """One cheap read per capability instead of polling the rate-limited reports."""

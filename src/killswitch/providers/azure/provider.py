@@ -9,11 +9,10 @@ from typing import Any
 from killswitch.plugins import (
     Capabilities,
     DoctorFinding,
-    Provider,
-    ProviderContext,
     Source,
     registry,
 )
+from killswitch.providers._kit.provider import BuiltProvider
 from killswitch.providers.azure.arm import CognitiveArm
 from killswitch.providers.azure.clients import AzureClients, AzureHooks
 from killswitch.providers.azure.config import AzureConfig
@@ -25,7 +24,7 @@ from killswitch.providers.azure.source_cost_query import CostQuerySource
 
 
 @registry.provider
-class AzureProvider(Provider[AzureConfig]):
+class AzureProvider(BuiltProvider[AzureConfig]):
     type = "azure"
     config_model = AzureConfig
     source_names = (BUDGETS, COST_QUERY)
@@ -48,17 +47,15 @@ class AzureProvider(Provider[AzureConfig]):
         ],
     )
 
-    def __init__(self, name: str, config: AzureConfig, context: ProviderContext) -> None:
-        super().__init__(name, config, context)
-        self.clients = AzureClients(config, context.hook(AzureHooks))
-        self.arm = CognitiveArm(config, self.clients)
-        self._sources: Mapping[str, Source] = {
-            BUDGETS: BudgetsSource(config, self.clients),
-            COST_QUERY: CostQuerySource(config, self.clients),
-        }
+    def setup(self) -> None:
+        self.clients = AzureClients(self.cfg, self.context.hook(AzureHooks))
+        self.arm = CognitiveArm(self.cfg, self.clients)
 
-    def sources(self) -> Mapping[str, Source]:
-        return self._sources
+    def build_sources(self) -> Mapping[str, Source]:
+        return {
+            BUDGETS: BudgetsSource(self.cfg, self.clients),
+            COST_QUERY: CostQuerySource(self.cfg, self.clients),
+        }
 
     async def doctor(self, actions: Sequence[Any]) -> list[DoctorFinding]:
         """Credentials, a read of each source, and the caller's permissions where ARM says."""

@@ -9,11 +9,10 @@ from typing import Any
 from killswitch.plugins import (
     Capabilities,
     DoctorFinding,
-    Provider,
-    ProviderContext,
     Source,
     registry,
 )
+from killswitch.providers._kit.provider import BuiltProvider
 from killswitch.providers.gcp.clients import GcpClients, GcpHooks
 from killswitch.providers.gcp.config import GcpConfig
 from killswitch.providers.gcp.doctor import run
@@ -21,7 +20,7 @@ from killswitch.providers.gcp.source_pubsub import NAME, BudgetNotificationSourc
 
 
 @registry.provider
-class GcpProvider(Provider[GcpConfig]):
+class GcpProvider(BuiltProvider[GcpConfig]):
     type = "gcp"
     config_model = GcpConfig
     source_names = (NAME,)
@@ -43,13 +42,11 @@ class GcpProvider(Provider[GcpConfig]):
         ],
     )
 
-    def __init__(self, name: str, config: GcpConfig, context: ProviderContext) -> None:
-        super().__init__(name, config, context)
-        self.clients = GcpClients(config, context.hook(GcpHooks))
-        self._sources: Mapping[str, Source] = {NAME: BudgetNotificationSource(config, self.clients)}
+    def setup(self) -> None:
+        self.clients = GcpClients(self.cfg, self.context.hook(GcpHooks))
 
-    def sources(self) -> Mapping[str, Source]:
-        return self._sources
+    def build_sources(self) -> Mapping[str, Source]:
+        return {NAME: BudgetNotificationSource(self.cfg, self.clients)}
 
     async def doctor(self, actions: Sequence[Any]) -> list[DoctorFinding]:
         """Credentials, own project, and ``testIamPermissions`` on every resource we touch.

@@ -9,7 +9,6 @@ from killswitch.plugins import (
     Capabilities,
     DoctorFinding,
     Provider,
-    ProviderConfig,
     ProviderContext,
     Service,
     Source,
@@ -46,9 +45,8 @@ class IngestProvider(Provider[IngestConfig]):
         self.source = EventSource(context.state, name, config.source)
 
     @staticmethod
-    def configured_sources(config: ProviderConfig) -> list[str]:
+    def configured_sources(config: IngestConfig) -> list[str]:
         """Source names budgets may use (checked at config load)."""
-        assert isinstance(config, IngestConfig)
         return [config.source]
 
     def sources(self) -> Mapping[str, Source]:

@@ -7,18 +7,17 @@ from collections.abc import Mapping
 from killswitch.http import ProviderHTTP
 from killswitch.plugins import (
     Capabilities,
-    Provider,
-    ProviderContext,
     Source,
     registry,
 )
+from killswitch.providers._kit.provider import BuiltProvider
 from killswitch.providers.prometheus.client import PrometheusAPI
 from killswitch.providers.prometheus.config import PrometheusConfig
 from killswitch.providers.prometheus.source import PromQLSource
 
 
 @registry.provider
-class PrometheusProvider(Provider[PrometheusConfig]):
+class PrometheusProvider(BuiltProvider[PrometheusConfig]):
     type = "prometheus"
     config_model = PrometheusConfig
     sources_from_config = "one per queries[] entry, named after it"
@@ -38,16 +37,17 @@ class PrometheusProvider(Provider[PrometheusConfig]):
         ],
     )
 
-    def __init__(self, name: str, config: PrometheusConfig, context: ProviderContext) -> None:
-        super().__init__(name, config, context)
+    def setup(self) -> None:
         self.http = ProviderHTTP(
-            str(config.url),
-            headers={k: v.get_secret_value() for k, v in config.headers.items()},
-            timeout=config.timeout.total_seconds(),
-            transport=context.http_transport,
+            str(self.cfg.url),
+            headers={k: v.get_secret_value() for k, v in self.cfg.headers.items()},
+            timeout=self.cfg.timeout.total_seconds(),
+            transport=self.context.http_transport,
         )
-        api = PrometheusAPI(self.http, config.timeout.total_seconds())
-        self._sources: Mapping[str, Source] = {q.name: PromQLSource(api, q) for q in config.queries}
+
+    def build_sources(self) -> Mapping[str, Source]:
+        api = PrometheusAPI(self.http, self.cfg.timeout.total_seconds())
+        return {q.name: PromQLSource(api, q) for q in self.cfg.queries}
 
     @staticmethod
     def configured_sources(config: PrometheusConfig) -> list[str]:
@@ -58,9 +58,6 @@ class PrometheusProvider(Provider[PrometheusConfig]):
     def source_currency(config: PrometheusConfig, source: str) -> str | None:
         """Every query's amounts are in its configured currency."""
         return next((q.currency for q in config.queries if q.name == source), None)
-
-    def sources(self) -> Mapping[str, Source]:
-        return self._sources
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -8,18 +8,17 @@ from killswitch.errors import SourceError
 from killswitch.plugins import (
     Capabilities,
     DoctorFinding,
-    Provider,
-    ProviderContext,
     Source,
     registry,
 )
+from killswitch.providers._kit.provider import BuiltProvider
 from killswitch.providers.xai.client import ManagementAPI
 from killswitch.providers.xai.config import XaiConfig
 from killswitch.providers.xai.source_billing import BillingSource
 
 
 @registry.provider
-class XaiProvider(Provider[XaiConfig]):
+class XaiProvider(BuiltProvider[XaiConfig]):
     type = "xai"
     config_model = XaiConfig
     source_names = ("xai.billing",)
@@ -40,13 +39,11 @@ class XaiProvider(Provider[XaiConfig]):
         ],
     )
 
-    def __init__(self, name: str, config: XaiConfig, context: ProviderContext) -> None:
-        super().__init__(name, config, context)
-        self.api = ManagementAPI(config, context.http_transport)
-        self._sources: Mapping[str, Source] = {"xai.billing": BillingSource(self.api)}
+    def setup(self) -> None:
+        self.api = ManagementAPI(self.cfg, self.context.http_transport)
 
-    def sources(self) -> Mapping[str, Source]:
-        return self._sources
+    def build_sources(self) -> Mapping[str, Source]:
+        return {"xai.billing": BillingSource(self.api)}
 
     async def doctor(self, actions: Sequence[str]) -> list[DoctorFinding]:
         """Three cheap reads: the key itself, the team's keys, the invoice preview."""
