@@ -14,9 +14,9 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -80,6 +80,21 @@ def _runtime(
     if daemon:
         logs.setup(cfg.base.log_level, log_format or cfg.base.log_format)
     return d.build(cfg)
+
+
+T = TypeVar("T")
+
+
+def _run_closing(rt: Any, work: Callable[[], Awaitable[T]]) -> T:
+    """Run one async job on a built runtime and always close it (pools, clients), even on error."""
+
+    async def go() -> T:
+        try:
+            return await work()
+        finally:
+            await rt.aclose()
+
+    return asyncio.run(go())
 
 
 @app.command()
@@ -149,16 +164,13 @@ def plan(
 
     rt = _runtime(config)
 
-    async def go() -> dict[str, Any]:
-        try:
-            reports, reads = await views.preview_all(rt.engine, timeout)
-            rows = views.plan_rows(rt.engine, reports)
-        finally:
-            await rt.aclose()
+    async def preview() -> dict[str, Any]:
+        reports, reads = await views.preview_all(rt.engine, timeout)
+        rows = views.plan_rows(rt.engine, reports)
         ok = all(r.error is None for r in reads)
         return {"ok": ok, "sources": [r.to_json() for r in reads], "budgets": rows}
 
-    report = asyncio.run(go())
+    report = _run_closing(rt, preview)
     if json_out:
         typer.echo(json.dumps(report, indent=2))
     else:
@@ -186,13 +198,9 @@ def caps(
 
     rt = _runtime(config)
 
-    async def go() -> list[Any]:
-        try:
-            return await inspect_all(rt.config.budgets, rt.providers, timeout)
-        finally:
-            await rt.aclose()
-
-    rows = asyncio.run(go())
+    rows: list[Any] = _run_closing(
+        rt, lambda: inspect_all(rt.config.budgets, rt.providers, timeout)
+    )
     bad = [r for r in rows if r.status.value in ("drift", "unreadable")]
     if json_out:
         typer.echo(json.dumps({"ok": not bad, "caps": [r.to_json() for r in rows]}, indent=2))
@@ -921,15 +929,12 @@ def override_clear(
     b = _budget_or_fail(rt.config, budget)
     group = target if target is None or b.scope_spec.each else ALL_GROUP
 
-    async def go() -> list[Any]:
-        try:
-            gone = _lift(rt, b.name, group, _actor(actor), reason)
-            await rt.engine.drain_outbox()
-            return gone
-        finally:
-            await rt.aclose()
+    async def lift() -> list[Any]:
+        gone = _lift(rt, b.name, group, _actor(actor), reason)
+        await rt.engine.drain_outbox()
+        return gone
 
-    gone = asyncio.run(go())
+    gone = _run_closing(rt, lift)
     for o in gone:
         typer.echo(f"cleared: {o.budget}/{o.group} (was: {o.describe()})")
     if not gone:
