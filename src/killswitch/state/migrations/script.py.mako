@@ -1,19 +1,13 @@
 """${message}
-
-Revision ID: ${up_revision}
-Revises: ${down_revision | comma,n}
-Create Date: ${create_date}
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 ${imports if imports else ""}
+# The chain is these two names alone: Alembic reads branch_labels and depends_on with a default
+# of None, and a "Revises:" line in the docstring is a copy that can drift (0004's did).
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
-branch_labels = ${repr(branch_labels)}
-depends_on = ${repr(depends_on)}
 
 
 def upgrade() -> None:

@@ -4,13 +4,7 @@ Frozen on purpose: it does not import ``killswitch.state.tables``, which moves o
 Timestamps are plain ``DateTime`` (the ``UTCDateTime`` decorator stores naive UTC). Databases that
 0.1.0 created without Alembic are recognised against these definitions and stamped with this
 revision (``killswitch.state.schema``), so it never runs on them.
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-12-02
 """
-
-from __future__ import annotations
 
 from collections.abc import Callable
 
@@ -19,8 +13,6 @@ from alembic import op
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 Item = sa.Column[object] | sa.Constraint
 

@@ -9,21 +9,13 @@ has epoch 0 and no token, so whoever asks next takes it over (once it has expire
 key makes a second open kill impossible whichever replica tries. Filled here from the journal:
 kill rows pending, done or failed whose kill no ``done`` restore undid (the oldest when an older
 version journaled two).
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-12-02
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -3,21 +3,13 @@
 A budget across providers (``sources:``) acts through several providers, so a kill row names
 the one its target belongs to, and its restore goes back through the same one. Rows from before
 keep ``""``: they were all made through their budget's one provider, which is what ``""`` means.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-02
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

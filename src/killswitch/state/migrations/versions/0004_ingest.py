@@ -4,21 +4,13 @@ One row per accepted event; ``(provider, event_id)`` is unique, so a replayed ba
 once. ``bucket_start`` is the minute the event counts in (what the source and pruning read by),
 ``received_at`` when it arrived (the source re-reads the buckets that recent arrivals touched),
 ``target`` the event's dimensions as a target name.
-
-Revision ID: 0004
-Revises: 0002
-Create Date: 2026-12-02
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

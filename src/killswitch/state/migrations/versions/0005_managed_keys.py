@@ -3,21 +3,13 @@
 ``managed_keys``: one row per key, by its name: provider entry, the provider's key id, the ids
 revoke needs (``ref``), the limit (a string, so Decimal survives), window, whether the provider
 caps it natively, expiry. Never the key's secret.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-02
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

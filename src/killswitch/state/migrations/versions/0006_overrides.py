@@ -3,21 +3,13 @@
 ``overrides``: one row per (budget, group), replaced by a newer override of the same group and
 deleted when lifted (``killswitch override clear``) or once expired. Nothing to fill: no
 override exists before this revision.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-02
 """
-
-from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
