@@ -17,7 +17,7 @@ from typing import Any, cast
 import structlog
 from structlog.stdlib import ProcessorFormatter
 
-from killswitch.secrets import redact
+from killswitch.secrets import redact_tree
 
 NOISY = (
     "alembic",
@@ -59,18 +59,8 @@ def event_level(kind: str) -> int:
     return logging.INFO
 
 
-def _scrub_value(v: Any) -> Any:
-    if isinstance(v, str):
-        return redact(v)
-    if isinstance(v, dict):
-        return {k: _scrub_value(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_scrub_value(x) for x in v]
-    return v
-
-
 def _scrub(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-    return {k: _scrub_value(v) for k, v in event.items()}
+    return {k: redact_tree(v) for k, v in event.items()}
 
 
 class _StderrHandler(logging.Handler):

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 
-import httpx
-
 from killswitch.config import PagerDutyNotifierConfig
-from killswitch.notifiers._post import post
+from killswitch.notifiers._post import HttpNotifier, post
 from killswitch.notifiers.events import Event
 
 RESOLVES = {"restore"}
@@ -30,17 +28,7 @@ def incident_key(event: Event) -> str:
     return f"killswitch/{event.budget}/{event.group}/{event.details.get('kill_window_start') or event.window_start}"
 
 
-class PagerDutyNotifier:
-    def __init__(
-        self,
-        name: str,
-        cfg: PagerDutyNotifierConfig,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.name = name
-        self.cfg = cfg
-        self.transport = transport
-
+class PagerDutyNotifier(HttpNotifier[PagerDutyNotifierConfig]):
     def wants(self, event: Event) -> bool:
         return event.kind in self.cfg.page_on or event.kind in RESOLVES
 

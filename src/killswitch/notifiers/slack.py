@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
-
 from killswitch.config import SlackNotifierConfig
-from killswitch.notifiers._post import post
+from killswitch.notifiers._post import HttpNotifier, post
 from killswitch.notifiers.events import Event
 
 EMOJI = {
@@ -76,14 +74,7 @@ def blocks(event: Event) -> dict[str, Any]:
     return {"text": f"{head}: {event.summary}"[:3000], "blocks": out}
 
 
-class SlackNotifier:
-    def __init__(
-        self, name: str, cfg: SlackNotifierConfig, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
-        self.name = name
-        self.cfg = cfg
-        self.transport = transport
-
+class SlackNotifier(HttpNotifier[SlackNotifierConfig]):
     async def send(self, event: Event) -> None:
         body = json.dumps(blocks(event)).encode()
         await post(

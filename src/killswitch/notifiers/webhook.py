@@ -5,25 +5,13 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
-
 from killswitch.config import WebhookNotifierConfig
-from killswitch.notifiers._post import post
+from killswitch.notifiers._post import HttpNotifier, post
 from killswitch.notifiers.events import Event
 from killswitch.signing import signed_headers
 
 
-class WebhookNotifier:
-    def __init__(
-        self,
-        name: str,
-        cfg: WebhookNotifierConfig,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.name = name
-        self.cfg = cfg
-        self.transport = transport
-
+class WebhookNotifier(HttpNotifier[WebhookNotifierConfig]):
     async def send(self, event: Event) -> None:
         body = json.dumps(event.to_json(), sort_keys=True).encode()
         ts = str(int(time.time()))
