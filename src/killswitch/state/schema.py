@@ -279,6 +279,12 @@ def _locked(engine: Engine) -> Iterator[Connection]:
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_SECONDS}s'"))
+            # The session's idle-in-transaction bound is sized for cycles (half a lease, down
+            # to 1 s); between a migration's statements Alembic does Python work that can take
+            # longer on a loaded host, and the server would end the session mid-migration.
+            conn.execute(
+                text(f"SET LOCAL idle_in_transaction_session_timeout = '{LOCK_WAIT_SECONDS}s'")
+            )
             conn.execute(
                 text("SELECT pg_advisory_xact_lock(:ns, hashtext(current_schema()))"),
                 {"ns": _PG_LOCK_NAMESPACE},
