@@ -14,8 +14,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 from pydantic import Field
@@ -55,10 +56,28 @@ NoParams = ActionParams  # the actions without parameters
 
 
 class _OpenAIAction(Action[OpenAIProvider, ParamsT]):
-    """Leaves out the placeholders for usage without a key or project: nothing to act on."""
+    """Leaves out the placeholders for usage without a key or project: nothing to act on.
+
+    Every action manages the organization with the admin key; one that reads more says so.
+    """
+
+    permissions: ClassVar[Sequence[str]] = (MANAGE,)
 
     def targets(self, params: ParamsT, request: TargetRequest) -> list[str]:
         return [t for t in super().targets(params, request) if t not in (NO_KEY, NO_PROJECT)]
+
+
+async def _delete(provider: OpenAIProvider, path: str, what: str) -> bool:
+    """DELETE ``path``, which must answer ``deleted: true``; True if it was already gone (404)."""
+    try:
+        body = obj(await provider.api.http.json("DELETE", path), f"DELETE {path}")
+    except HTTPStatusError as exc:
+        if exc.status == 404:  # already gone: the goal holds
+            return True
+        raise
+    if body.get("deleted") is not True:
+        raise ActionError(f"DELETE {path}: the {what} is not reported deleted")
+    return False
 
 
 def _project(target: str) -> str:
@@ -218,7 +237,6 @@ class LowerRateLimits(_OpenAIAction[RateLimitParams]):
     name = "openai.rate-limit"
     target_dim = "project"
     params_model = RateLimitParams
-    permissions = (MANAGE,)
     summary = (
         "POST /organization/projects/{p}/rate_limits/{id} for every model: each max_* limit "
         "lowered to `floor` (default 1); limits already at or under it are left alone"
@@ -307,8 +325,6 @@ async def _find_project(provider: OpenAIProvider, key: str) -> str | None:
 @registry.action
 class DeleteKey(_OpenAIAction[NoParams]):
     name = "openai.delete-key"
-    target_dim = "key"
-    permissions = (MANAGE,)
     summary = (
         "DELETE /organization/projects/{p}/api_keys/{key}: irreversible (OpenAI has no key "
         "disable); the project comes from the key's usage; needs allow_irreversible"
@@ -330,27 +346,22 @@ class DeleteKey(_OpenAIAction[NoParams]):
             project = found
         path = f"{PROJECTS_PATH}/{_project(project)}/api_keys/{key}"
         try:
-            body = obj(await provider.api.http.json("DELETE", path), f"DELETE {path}")
+            gone = await _delete(provider, path, "key")
         except HTTPStatusError as exc:
-            if exc.status == 404:  # already gone: the goal holds
-                return {"already_deleted": True, "project": project}
-            if exc.status == 400:
-                raise ActionError(
-                    f"{exc}; service-account keys may refuse deletion here: use "
-                    "openai.spend-limit on the project or delete the service account",
-                    retryable=False,
-                ) from None
-            raise
-        if body.get("deleted") is not True:
-            raise ActionError(f"DELETE {path}: the key is not reported deleted")
-        return {"already_deleted": False, "project": project}
+            if exc.status != 400:
+                raise
+            raise ActionError(
+                f"{exc}; service-account keys may refuse deletion here: use "
+                "openai.spend-limit on the project or delete the service account",
+                retryable=False,
+            ) from None
+        return {"already_deleted": gone, "project": project}
 
 
 @registry.action
 class ArchiveProject(_OpenAIAction[NoParams]):
     name = "openai.archive-project"
     target_dim = "project"
-    permissions = (MANAGE,)
     summary = (
         "POST /organization/projects/{p}/archive: irreversible (no unarchive endpoint); every "
         "key of the project stops working; needs allow_irreversible"
@@ -384,8 +395,6 @@ class DeleteServiceAccount(_OpenAIAction[ServiceAccountParams]):
 
     name = "openai.delete-service-account"
     params_model = ServiceAccountParams
-    target_dim = "key"
-    permissions = (MANAGE,)
     summary = (
         "DELETE /organization/projects/{p}/service_accounts/{id}: irreversible; stops the "
         "managed key made by `killswitch keys create` (set by the daemon, not in config)"
@@ -404,12 +413,4 @@ class DeleteServiceAccount(_OpenAIAction[ServiceAccountParams]):
         path = (
             f"{PROJECTS_PATH}/{_project(params.project)}/service_accounts/{params.service_account}"
         )
-        try:
-            body = obj(await provider.api.http.json("DELETE", path), f"DELETE {path}")
-        except HTTPStatusError as exc:
-            if exc.status == 404:  # already gone: the goal holds
-                return {"already_deleted": True}
-            raise
-        if body.get("deleted") is not True:
-            raise ActionError(f"DELETE {path}: the service account is not reported deleted")
-        return {"already_deleted": False}
+        return {"already_deleted": await _delete(provider, path, "service account")}
