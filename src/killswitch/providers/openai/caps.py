@@ -15,6 +15,7 @@ from killswitch.core.caps import NativeCap
 from killswitch.errors import ActionError
 from killswitch.http import HTTPStatusError
 from killswitch.plugins import CapRequest, CapUnsupported, NativeCaps, registry
+from killswitch.providers._admin_api.actions import require_one_each
 from killswitch.providers.openai.client import PROJECTS_PATH
 from killswitch.providers.openai.provider import OpenAIProvider
 from killswitch.providers.openai.shapes import SpendLimit, project_archived, spend_limit
@@ -36,14 +37,8 @@ class OpenAICaps(NativeCaps[OpenAIProvider]):
 
     @classmethod
     def desired(cls, request: CapRequest) -> NativeCap:
-        scope, window = request.scope, request.window
-        filters = dict(scope.filters)
-        one = scope.each is None and len(filters.get("project", ())) == 1
-        if scope.each != "project" and not one:
-            raise CapUnsupported(
-                "an OpenAI native cap is per project: use scope {each: project} or "
-                "{projects: [one]}"
-            )
+        require_one_each(request, "project", "an OpenAI")
+        window = request.window
         if window.kind != "monthly" or window.timezone != "UTC":
             raise CapUnsupported(
                 f"OpenAI project spend limits are monthly only; window {window} "
