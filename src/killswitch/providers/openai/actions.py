@@ -34,6 +34,7 @@ from killswitch.plugins import (
     registry,
 )
 from killswitch.providers._admin_api.shapes import obj
+from killswitch.providers.openai.caps import delete_limit, get_limit
 from killswitch.providers.openai.client import PROJECTS_PATH
 from killswitch.providers.openai.provider import MGMT_HINT, OpenAIProvider
 from killswitch.providers.openai.shapes import (
@@ -89,17 +90,6 @@ def _project(target: str) -> str:
 # ---- spend limit ------------------------------------------------------------------------------
 
 
-async def _get_limit(provider: OpenAIProvider, project: str) -> SpendLimit | None:
-    path = f"{PROJECTS_PATH}/{project}/spend_limit"
-    try:
-        body = await provider.api.http.json("GET", path)
-    except HTTPStatusError as exc:
-        if exc.status == 404:  # no limit set (the spec documents only 200; 404 observed as none)
-            return None
-        raise
-    return spend_limit(body, f"GET {path}")
-
-
 async def _post_limit(provider: OpenAIProvider, project: str, limit: SpendLimit) -> SpendLimit:
     path = f"{PROJECTS_PATH}/{project}/spend_limit"
     body = await provider.api.http.json("POST", path, json=limit.body())
@@ -130,13 +120,13 @@ class SetSpendLimit(_OpenAIAction[NoParams]):
     )
 
     async def snapshot(self, provider: OpenAIProvider, target: str, params: NoParams) -> State:
-        return {"prior_limit": _limit_json(await _get_limit(provider, _project(target)))}
+        return {"prior_limit": _limit_json(await get_limit(provider, _project(target)))}
 
     async def execute(
         self, provider: OpenAIProvider, target: str, params: NoParams, ctx: ActionContext
     ) -> State:
         project = _project(target)
-        current = await _get_limit(provider, project)
+        current = await get_limit(provider, project)
         try:
             billed = await provider.costs.month_to_date(project, ctx.now)
             basis = "billed month to date"
@@ -162,7 +152,7 @@ class SetSpendLimit(_OpenAIAction[NoParams]):
         ctx: ActionContext,
     ) -> None:
         project = _project(target)
-        current = await _get_limit(provider, project)
+        current = await get_limit(provider, project)
         raw = prior.get("prior_limit")
         before = None
         if raw is not None:
@@ -184,11 +174,7 @@ class SetSpendLimit(_OpenAIAction[NoParams]):
         if before is not None:
             await _post_limit(provider, project, before)
             return
-        try:
-            await provider.api.http.request("DELETE", f"{PROJECTS_PATH}/{project}/spend_limit")
-        except HTTPStatusError as exc:
-            if exc.status != 404:
-                raise
+        await delete_limit(provider, project)
 
 
 def _cents(limit: SpendLimit | None) -> int | None:

@@ -23,6 +23,29 @@ from killswitch.providers.openai.shapes import SpendLimit, project_archived, spe
 CENT = Decimal("0.01")
 
 
+async def get_limit(provider: OpenAIProvider, project: str) -> SpendLimit | None:
+    """The project's spend limit, or None without one: the spec documents only 200, but OpenAI
+    answers 404 for a project with no limit (the one reading the kill and the cap both make).
+    """
+    path = f"{PROJECTS_PATH}/{project}/spend_limit"
+    try:
+        body = await provider.api.http.json("GET", path)
+    except HTTPStatusError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return spend_limit(body, f"GET {path}")
+
+
+async def delete_limit(provider: OpenAIProvider, project: str) -> None:
+    """Put back "no limit"; one already gone (404) is the goal."""
+    try:
+        await provider.api.http.request("DELETE", f"{PROJECTS_PATH}/{project}/spend_limit")
+    except HTTPStatusError as exc:
+        if exc.status != 404:
+            raise
+
+
 def _cap(limit: SpendLimit | None) -> NativeCap:
     if limit is None:
         return NativeCap(None)
@@ -62,23 +85,12 @@ class OpenAICaps(NativeCaps[OpenAIProvider]):
         return sorted(out)
 
     async def read(self, provider: OpenAIProvider, target: str) -> NativeCap:
-        path = f"{PROJECTS_PATH}/{target}/spend_limit"
-        try:
-            body = await provider.api.http.json("GET", path)
-        except HTTPStatusError as exc:
-            if exc.status == 404:  # no limit set
-                return NativeCap(None)
-            raise
-        return _cap(spend_limit(body, f"GET {path}"))
+        return _cap(await get_limit(provider, target))
 
     async def write(self, provider: OpenAIProvider, target: str, cap: NativeCap) -> NativeCap:
         path = f"{PROJECTS_PATH}/{target}/spend_limit"
         if cap.amount is None:  # put back "no limit"
-            try:
-                await provider.api.http.request("DELETE", path)
-            except HTTPStatusError as exc:
-                if exc.status != 404:
-                    raise
+            await delete_limit(provider, target)
             return NativeCap(None)
         cents = int(cap.amount / CENT)
         if cents < 1:
