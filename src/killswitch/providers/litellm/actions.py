@@ -8,13 +8,12 @@ that no longer exists (404) already cannot spend: the goal holds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from killswitch.errors import ActionError
 from killswitch.http import HTTPStatusError
-from killswitch.plugins import Action, ActionContext, ActionParams, registry
+from killswitch.plugins import Action, ActionContext, ActionParams, Prior, State, registry
 from killswitch.providers.litellm import shapes
 from killswitch.providers.litellm.provider import MASTER_KEY, LiteLLMProvider
 
@@ -50,38 +49,52 @@ def _budget_json(v: Decimal | None) -> float | None:
     return None if v is None else float(v)
 
 
-class _BlockFlag(Action[LiteLLMProvider, ActionParams]):
-    """A block flag on a proxy entity: read it, set it only if unset, clear it only if we set it.
+NoParams = ActionParams  # no LiteLLM action takes parameters
 
-    Subclasses say how to read the flag (``None``: the entity does not exist, so it cannot spend
-    and there is nothing to block) and which calls set and clear it.
-    """
 
-    provider_type = "litellm"
+class _LiteLLMAction(Action[LiteLLMProvider, NoParams]):
+    """Every LiteLLM action is a call to the proxy's management API, made with the master key."""
+
     permissions = (MASTER_KEY,)
 
-    async def blocked(self, provider: LiteLLMProvider, target: str) -> bool | None:
+
+class _BlockFlag(_LiteLLMAction):
+    """A block flag on a proxy entity: read it, set it only if unset, clear it only if we set it.
+
+    Subclasses name the entity's info endpoint, the id field its calls take and the block and
+    unblock endpoints, and say how to read the flag from the info body. An entity the info
+    endpoint does not know (404) does not exist, so it cannot spend and there is nothing to block.
+    """
+
+    info_path: ClassVar[str]
+    id_field: ClassVar[str]
+    block_path: ClassVar[str]
+    unblock_path: ClassVar[str]
+
+    def flag(self, body: Any, where: str) -> bool:
         raise NotImplementedError
+
+    async def blocked(self, provider: LiteLLMProvider, target: str) -> bool | None:
+        body = await _get(provider, self.info_path, {self.id_field: target})
+        return None if body is None else self.flag(body, self.info_path)
 
     async def block(self, provider: LiteLLMProvider, target: str) -> None:
-        raise NotImplementedError
+        await _post(provider, self.block_path, {self.id_field: target})
 
     async def unblock(self, provider: LiteLLMProvider, target: str) -> None:
-        raise NotImplementedError
+        await _post(provider, self.unblock_path, {self.id_field: target})
 
-    async def snapshot(
-        self, provider: LiteLLMProvider, target: str, params: ActionParams
-    ) -> dict[str, Any]:
+    async def snapshot(self, provider: LiteLLMProvider, target: str, params: NoParams) -> State:
         blocked = await self.blocked(provider, target)
         return GONE if blocked is None else {"blocked": blocked}
 
-    async def applied(self, provider: LiteLLMProvider, target: str, params: ActionParams) -> bool:
+    async def applied(self, provider: LiteLLMProvider, target: str, params: NoParams) -> bool:
         blocked = await self.blocked(provider, target)
         return blocked is None or blocked  # gone cannot spend either: what execute settles for
 
     async def execute(
-        self, provider: LiteLLMProvider, target: str, params: ActionParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+        self, provider: LiteLLMProvider, target: str, params: NoParams, ctx: ActionContext
+    ) -> State:
         blocked = await self.blocked(provider, target)
         if blocked is None:
             return GONE
@@ -93,8 +106,8 @@ class _BlockFlag(Action[LiteLLMProvider, ActionParams]):
         self,
         provider: LiteLLMProvider,
         target: str,
-        params: ActionParams,
-        prior: Mapping[str, Any],
+        params: NoParams,
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         if prior.get("blocked") is False:
@@ -106,40 +119,31 @@ class BlockKey(_BlockFlag):
     name = "litellm.block-key"
     summary = "POST /key/block: every request with the virtual key is refused at once"
     undo_summary = "POST /key/unblock (only if the key was not blocked before)"
+    info_path, id_field = "/key/info", "key"
+    block_path, unblock_path = "/key/block", "/key/unblock"
 
-    async def blocked(self, provider: LiteLLMProvider, target: str) -> bool | None:
-        info = await _key_info(provider, target)
-        return None if info is None else info.blocked
-
-    async def block(self, provider: LiteLLMProvider, target: str) -> None:
-        await _post(provider, "/key/block", {"key": target})
-
-    async def unblock(self, provider: LiteLLMProvider, target: str) -> None:
-        await _post(provider, "/key/unblock", {"key": target})
+    def flag(self, body: Any, where: str) -> bool:
+        return shapes.key_info(body, where).blocked
 
 
 @registry.action
-class CapKey(Action[LiteLLMProvider, ActionParams]):
+class CapKey(_LiteLLMAction):
     name = "litellm.cap-key"
-    provider_type = "litellm"
-    permissions = (MASTER_KEY,)
     summary = (
         "POST /key/update max_budget=<the key's spend>: the proxy refuses the key's requests "
         "while spend >= max_budget (lifts by itself at the key's budget reset, if it has one)"
     )
     undo_summary = "POST /key/update max_budget=<prior value> (null if it had none)"
 
-    async def snapshot(
-        self, provider: LiteLLMProvider, target: str, params: ActionParams
-    ) -> dict[str, Any]:
+    async def snapshot(self, provider: LiteLLMProvider, target: str, params: NoParams) -> State:
         info = await _key_info(provider, target)
         if info is None:
             return GONE
         return {"max_budget": None if info.max_budget is None else str(info.max_budget)}
 
     async def execute(
-        self, provider: LiteLLMProvider, target: str, params: ActionParams, ctx: ActionContext
-    ) -> dict[str, Any]:
+        self, provider: LiteLLMProvider, target: str, params: NoParams, ctx: ActionContext
+    ) -> State:
         info = await _key_info(provider, target)
         if info is None:
             return GONE
@@ -154,8 +158,8 @@ class CapKey(Action[LiteLLMProvider, ActionParams]):
         self,
         provider: LiteLLMProvider,
         target: str,
-        params: ActionParams,
-        prior: Mapping[str, Any],
+        params: NoParams,
+        prior: Prior,
         ctx: ActionContext,
     ) -> None:
         if prior.get("missing"):
@@ -177,16 +181,11 @@ class BlockTeam(_BlockFlag):
     target_dim = "team"
     summary = "POST /team/block: every key of the team is refused at once"
     undo_summary = "POST /team/unblock (only if the team was not blocked before)"
+    info_path, id_field = "/team/info", "team_id"
+    block_path, unblock_path = "/team/block", "/team/unblock"
 
-    async def blocked(self, provider: LiteLLMProvider, target: str) -> bool | None:
-        body = await _get(provider, "/team/info", {"team_id": target})
-        return None if body is None else shapes.team_blocked(body, "/team/info")
-
-    async def block(self, provider: LiteLLMProvider, target: str) -> None:
-        await _post(provider, "/team/block", {"team_id": target})
-
-    async def unblock(self, provider: LiteLLMProvider, target: str) -> None:
-        await _post(provider, "/team/unblock", {"team_id": target})
+    def flag(self, body: Any, where: str) -> bool:
+        return shapes.team_blocked(body, where)
 
 
 @registry.action
@@ -203,10 +202,10 @@ class BlockEndUser(_BlockFlag):
     target_dim = "end_user"
     summary = "POST /customer/block: the end user's requests are refused, whichever key sends them"
     undo_summary = "POST /customer/update blocked=false (only if it was not blocked before)"
+    info_path, id_field = "/customer/info", "end_user_id"  # block and unblock take other fields
 
-    async def blocked(self, provider: LiteLLMProvider, target: str) -> bool | None:
-        body = await _get(provider, "/customer/info", {"end_user_id": target})
-        return None if body is None else shapes.end_user_blocked(body, "/customer/info")
+    def flag(self, body: Any, where: str) -> bool:
+        return shapes.end_user_blocked(body, where)
 
     async def block(self, provider: LiteLLMProvider, target: str) -> None:
         await _post(provider, "/customer/block", {"user_ids": [target]})

@@ -14,8 +14,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 from pydantic import Field
@@ -33,6 +34,7 @@ from killswitch.plugins import (
     registry,
 )
 from killswitch.providers._admin_api.shapes import obj
+from killswitch.providers.openai.caps import delete_limit, get_limit
 from killswitch.providers.openai.client import PROJECTS_PATH
 from killswitch.providers.openai.provider import MGMT_HINT, OpenAIProvider
 from killswitch.providers.openai.shapes import (
@@ -55,10 +57,28 @@ NoParams = ActionParams  # the actions without parameters
 
 
 class _OpenAIAction(Action[OpenAIProvider, ParamsT]):
-    """Leaves out the placeholders for usage without a key or project: nothing to act on."""
+    """Leaves out the placeholders for usage without a key or project: nothing to act on.
+
+    Every action manages the organization with the admin key; one that reads more says so.
+    """
+
+    permissions: ClassVar[Sequence[str]] = (MANAGE,)
 
     def targets(self, params: ParamsT, request: TargetRequest) -> list[str]:
         return [t for t in super().targets(params, request) if t not in (NO_KEY, NO_PROJECT)]
+
+
+async def _delete(provider: OpenAIProvider, path: str, what: str) -> bool:
+    """DELETE ``path``, which must answer ``deleted: true``; True if it was already gone (404)."""
+    try:
+        body = obj(await provider.api.http.json("DELETE", path), f"DELETE {path}")
+    except HTTPStatusError as exc:
+        if exc.status == 404:  # already gone: the goal holds
+            return True
+        raise
+    if body.get("deleted") is not True:
+        raise ActionError(f"DELETE {path}: the {what} is not reported deleted")
+    return False
 
 
 def _project(target: str) -> str:
@@ -68,17 +88,6 @@ def _project(target: str) -> str:
 
 
 # ---- spend limit ------------------------------------------------------------------------------
-
-
-async def _get_limit(provider: OpenAIProvider, project: str) -> SpendLimit | None:
-    path = f"{PROJECTS_PATH}/{project}/spend_limit"
-    try:
-        body = await provider.api.http.json("GET", path)
-    except HTTPStatusError as exc:
-        if exc.status == 404:  # no limit set (the spec documents only 200; 404 observed as none)
-            return None
-        raise
-    return spend_limit(body, f"GET {path}")
 
 
 async def _post_limit(provider: OpenAIProvider, project: str, limit: SpendLimit) -> SpendLimit:
@@ -111,13 +120,13 @@ class SetSpendLimit(_OpenAIAction[NoParams]):
     )
 
     async def snapshot(self, provider: OpenAIProvider, target: str, params: NoParams) -> State:
-        return {"prior_limit": _limit_json(await _get_limit(provider, _project(target)))}
+        return {"prior_limit": _limit_json(await get_limit(provider, _project(target)))}
 
     async def execute(
         self, provider: OpenAIProvider, target: str, params: NoParams, ctx: ActionContext
     ) -> State:
         project = _project(target)
-        current = await _get_limit(provider, project)
+        current = await get_limit(provider, project)
         try:
             billed = await provider.costs.month_to_date(project, ctx.now)
             basis = "billed month to date"
@@ -143,7 +152,7 @@ class SetSpendLimit(_OpenAIAction[NoParams]):
         ctx: ActionContext,
     ) -> None:
         project = _project(target)
-        current = await _get_limit(provider, project)
+        current = await get_limit(provider, project)
         raw = prior.get("prior_limit")
         before = None
         if raw is not None:
@@ -165,11 +174,7 @@ class SetSpendLimit(_OpenAIAction[NoParams]):
         if before is not None:
             await _post_limit(provider, project, before)
             return
-        try:
-            await provider.api.http.request("DELETE", f"{PROJECTS_PATH}/{project}/spend_limit")
-        except HTTPStatusError as exc:
-            if exc.status != 404:
-                raise
+        await delete_limit(provider, project)
 
 
 def _cents(limit: SpendLimit | None) -> int | None:
@@ -218,7 +223,6 @@ class LowerRateLimits(_OpenAIAction[RateLimitParams]):
     name = "openai.rate-limit"
     target_dim = "project"
     params_model = RateLimitParams
-    permissions = (MANAGE,)
     summary = (
         "POST /organization/projects/{p}/rate_limits/{id} for every model: each max_* limit "
         "lowered to `floor` (default 1); limits already at or under it are left alone"
@@ -307,8 +311,6 @@ async def _find_project(provider: OpenAIProvider, key: str) -> str | None:
 @registry.action
 class DeleteKey(_OpenAIAction[NoParams]):
     name = "openai.delete-key"
-    target_dim = "key"
-    permissions = (MANAGE,)
     summary = (
         "DELETE /organization/projects/{p}/api_keys/{key}: irreversible (OpenAI has no key "
         "disable); the project comes from the key's usage; needs allow_irreversible"
@@ -330,27 +332,22 @@ class DeleteKey(_OpenAIAction[NoParams]):
             project = found
         path = f"{PROJECTS_PATH}/{_project(project)}/api_keys/{key}"
         try:
-            body = obj(await provider.api.http.json("DELETE", path), f"DELETE {path}")
+            gone = await _delete(provider, path, "key")
         except HTTPStatusError as exc:
-            if exc.status == 404:  # already gone: the goal holds
-                return {"already_deleted": True, "project": project}
-            if exc.status == 400:
-                raise ActionError(
-                    f"{exc}; service-account keys may refuse deletion here: use "
-                    "openai.spend-limit on the project or delete the service account",
-                    retryable=False,
-                ) from None
-            raise
-        if body.get("deleted") is not True:
-            raise ActionError(f"DELETE {path}: the key is not reported deleted")
-        return {"already_deleted": False, "project": project}
+            if exc.status != 400:
+                raise
+            raise ActionError(
+                f"{exc}; service-account keys may refuse deletion here: use "
+                "openai.spend-limit on the project or delete the service account",
+                retryable=False,
+            ) from None
+        return {"already_deleted": gone, "project": project}
 
 
 @registry.action
 class ArchiveProject(_OpenAIAction[NoParams]):
     name = "openai.archive-project"
     target_dim = "project"
-    permissions = (MANAGE,)
     summary = (
         "POST /organization/projects/{p}/archive: irreversible (no unarchive endpoint); every "
         "key of the project stops working; needs allow_irreversible"
@@ -384,8 +381,6 @@ class DeleteServiceAccount(_OpenAIAction[ServiceAccountParams]):
 
     name = "openai.delete-service-account"
     params_model = ServiceAccountParams
-    target_dim = "key"
-    permissions = (MANAGE,)
     summary = (
         "DELETE /organization/projects/{p}/service_accounts/{id}: irreversible; stops the "
         "managed key made by `killswitch keys create` (set by the daemon, not in config)"
@@ -404,12 +399,4 @@ class DeleteServiceAccount(_OpenAIAction[ServiceAccountParams]):
         path = (
             f"{PROJECTS_PATH}/{_project(params.project)}/service_accounts/{params.service_account}"
         )
-        try:
-            body = obj(await provider.api.http.json("DELETE", path), f"DELETE {path}")
-        except HTTPStatusError as exc:
-            if exc.status == 404:  # already gone: the goal holds
-                return {"already_deleted": True}
-            raise
-        if body.get("deleted") is not True:
-            raise ActionError(f"DELETE {path}: the service account is not reported deleted")
-        return {"already_deleted": False}
+        return {"already_deleted": await _delete(provider, path, "service account")}

@@ -15,11 +15,35 @@ from killswitch.core.caps import NativeCap
 from killswitch.errors import ActionError
 from killswitch.http import HTTPStatusError
 from killswitch.plugins import CapRequest, CapUnsupported, NativeCaps, registry
+from killswitch.providers._admin_api.actions import require_one_each
 from killswitch.providers.openai.client import PROJECTS_PATH
 from killswitch.providers.openai.provider import OpenAIProvider
 from killswitch.providers.openai.shapes import SpendLimit, project_archived, spend_limit
 
 CENT = Decimal("0.01")
+
+
+async def get_limit(provider: OpenAIProvider, project: str) -> SpendLimit | None:
+    """The project's spend limit, or None without one: the spec documents only 200, but OpenAI
+    answers 404 for a project with no limit (the one reading the kill and the cap both make).
+    """
+    path = f"{PROJECTS_PATH}/{project}/spend_limit"
+    try:
+        body = await provider.api.http.json("GET", path)
+    except HTTPStatusError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return spend_limit(body, f"GET {path}")
+
+
+async def delete_limit(provider: OpenAIProvider, project: str) -> None:
+    """Put back "no limit"; one already gone (404) is the goal."""
+    try:
+        await provider.api.http.request("DELETE", f"{PROJECTS_PATH}/{project}/spend_limit")
+    except HTTPStatusError as exc:
+        if exc.status != 404:
+            raise
 
 
 def _cap(limit: SpendLimit | None) -> NativeCap:
@@ -36,14 +60,8 @@ class OpenAICaps(NativeCaps[OpenAIProvider]):
 
     @classmethod
     def desired(cls, request: CapRequest) -> NativeCap:
-        scope, window = request.scope, request.window
-        filters = dict(scope.filters)
-        one = scope.each is None and len(filters.get("project", ())) == 1
-        if scope.each != "project" and not one:
-            raise CapUnsupported(
-                "an OpenAI native cap is per project: use scope {each: project} or "
-                "{projects: [one]}"
-            )
+        require_one_each(request, "project", "an OpenAI")
+        window = request.window
         if window.kind != "monthly" or window.timezone != "UTC":
             raise CapUnsupported(
                 f"OpenAI project spend limits are monthly only; window {window} "
@@ -67,23 +85,12 @@ class OpenAICaps(NativeCaps[OpenAIProvider]):
         return sorted(out)
 
     async def read(self, provider: OpenAIProvider, target: str) -> NativeCap:
-        path = f"{PROJECTS_PATH}/{target}/spend_limit"
-        try:
-            body = await provider.api.http.json("GET", path)
-        except HTTPStatusError as exc:
-            if exc.status == 404:  # no limit set
-                return NativeCap(None)
-            raise
-        return _cap(spend_limit(body, f"GET {path}"))
+        return _cap(await get_limit(provider, target))
 
     async def write(self, provider: OpenAIProvider, target: str, cap: NativeCap) -> NativeCap:
         path = f"{PROJECTS_PATH}/{target}/spend_limit"
         if cap.amount is None:  # put back "no limit"
-            try:
-                await provider.api.http.request("DELETE", path)
-            except HTTPStatusError as exc:
-                if exc.status != 404:
-                    raise
+            await delete_limit(provider, target)
             return NativeCap(None)
         cents = int(cap.amount / CENT)
         if cents < 1:

@@ -14,6 +14,7 @@ from killswitch.core.caps import NativeCap
 from killswitch.errors import ActionError, MalformedResponse
 from killswitch.model import to_decimal
 from killswitch.plugins import CapRequest, CapUnsupported, NativeCaps, registry
+from killswitch.providers._admin_api.actions import require_one_each
 from killswitch.providers.openrouter.provider import OpenRouterProvider, OpenRouterSource
 
 RESETS = ("daily", "weekly", "monthly")
@@ -38,13 +39,8 @@ class OpenRouterCaps(NativeCaps[OpenRouterProvider]):
 
     @classmethod
     def desired(cls, request: CapRequest) -> NativeCap:
-        scope, window = request.scope, request.window
-        filters = dict(scope.filters)
-        one_key = scope.each is None and len(filters.get("key", ())) == 1
-        if scope.each != "key" and not one_key:
-            raise CapUnsupported(
-                "an OpenRouter native cap is per key: use scope {each: key} or {keys: [one]}"
-            )
+        require_one_each(request, "key", "an OpenRouter")
+        window = request.window
         if window.kind not in RESETS:
             raise CapUnsupported(
                 f"OpenRouter key limits reset daily, weekly or monthly; window {window} has "

@@ -10,7 +10,7 @@ body is unverified (shapes.py), so a change that did not take is a loud failure.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field, field_validator
 
@@ -58,6 +58,9 @@ class RateLimitParams(KeySelection):
     qps: int = Field(default=1, ge=1, description="requests per second while throttled")
     qpm: int = Field(default=1, ge=1, description="requests per minute while throttled")
     tpm: int = Field(default=1, ge=1, description="tokens per minute while throttled")
+
+
+SelectionT = TypeVar("SelectionT", bound=KeySelection)
 
 
 def select_targets(params: KeySelection, request: TargetRequest) -> list[str]:
@@ -117,83 +120,85 @@ def _prior(prior: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {**dict(prior.get("changed") or {}), **dict(prior.get("keys") or {})}
 
 
-@registry.action
-class DisableKey(Action[XaiProvider, KeySelection]):
-    name = "xai.disable-key"
-    permissions = (MANAGEMENT_KEY,)
-    summary = "PUT /auth/api-keys/{id} disabled=true (a key, or every key of the team)"
-    undo_summary = "PUT disabled back to each key's prior value"
+class _KeysAction(Action[XaiProvider, SelectionT]):
+    """Sets some fields on each key a target means, and puts the recorded values back on undo.
 
-    def targets(self, params: KeySelection, request: TargetRequest) -> list[str]:
+    Subclasses say which fields (``fields``: a key's current values of them) and what to set
+    them to (``wanted``); ``doing`` and ``undoing`` name the change in a failed read-back.
+    """
+
+    permissions = (MANAGEMENT_KEY,)
+    params_model: ClassVar[type[ActionParams]] = KeySelection  # what a subclass may extend
+    doing: ClassVar[str]
+    undoing: ClassVar[str]
+
+    @staticmethod
+    def fields(k: ApiKey) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def wanted(self, k: ApiKey, params: SelectionT) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def targets(self, params: SelectionT, request: TargetRequest) -> list[str]:
         return select_targets(params, request)
 
-    async def snapshot(self, provider: XaiProvider, target: str, params: KeySelection) -> State:
+    async def snapshot(self, provider: XaiProvider, target: str, params: SelectionT) -> State:
         keys = await resolve(provider, target, params)
-        return {"keys": {k.id: {"disabled": k.disabled} for k in keys}}
-
-    async def applied(self, provider: XaiProvider, target: str, params: KeySelection) -> bool:
-        return all(k.disabled for k in await resolve(provider, target, params))
+        return {"keys": {k.id: self.fields(k) for k in keys}}
 
     async def execute(
-        self, provider: XaiProvider, target: str, params: KeySelection, ctx: ActionContext
+        self, provider: XaiProvider, target: str, params: SelectionT, ctx: ActionContext
     ) -> State:
         keys = await resolve(provider, target, params)
-        await apply(provider, {k.id: {"disabled": True} for k in keys}, "disable")
-        return {"changed": {k.id: {"disabled": k.disabled} for k in keys if not k.disabled}}
+        wanted = {k.id: self.wanted(k, params) for k in keys}
+        await apply(provider, wanted, self.doing)
+        return {"changed": {k.id: self.fields(k) for k in keys if self.fields(k) != wanted[k.id]}}
 
     async def undo(
         self,
         provider: XaiProvider,
         target: str,
-        params: KeySelection,
+        params: SelectionT,
         prior: Prior,
         ctx: ActionContext,
     ) -> None:
-        await apply(provider, _prior(prior), "restore disabled")
+        await apply(provider, _prior(prior), self.undoing)
 
 
 @registry.action
-class RateLimit(Action[XaiProvider, RateLimitParams]):
+class DisableKey(_KeysAction[KeySelection]):
+    name = "xai.disable-key"
+    summary = "PUT /auth/api-keys/{id} disabled=true (a key, or every key of the team)"
+    undo_summary = "PUT disabled back to each key's prior value"
+    doing, undoing = "disable", "restore disabled"
+
+    @staticmethod
+    def fields(k: ApiKey) -> dict[str, Any]:
+        return {"disabled": k.disabled}
+
+    def wanted(self, k: ApiKey, params: KeySelection) -> dict[str, Any]:
+        return {"disabled": True}
+
+    async def applied(self, provider: XaiProvider, target: str, params: KeySelection) -> bool:
+        return all(k.disabled for k in await resolve(provider, target, params))
+
+
+@registry.action
+class RateLimit(_KeysAction[RateLimitParams]):
     name = "xai.rate-limit"
-    permissions = (MANAGEMENT_KEY,)
+    params_model = RateLimitParams
     summary = "PUT /auth/api-keys/{id} qps/qpm/tpm down to a floor (default 1 each)"
     undo_summary = "PUT each key's prior qps/qpm/tpm back (unset stays unset)"
-
-    def targets(self, params: RateLimitParams, request: TargetRequest) -> list[str]:
-        return select_targets(params, request)
+    doing, undoing = "throttle", "restore rate limits"
 
     def describe(self, target: str, params: RateLimitParams) -> str:
         return f"{self.name} on {target}: qps={params.qps} qpm={params.qpm} tpm={params.tpm}"
 
     @staticmethod
-    def _limits(k: ApiKey) -> dict[str, int | None]:
+    def fields(k: ApiKey) -> dict[str, Any]:
         return {"qps": k.qps, "qpm": k.qpm, "tpm": k.tpm}
 
-    async def snapshot(self, provider: XaiProvider, target: str, params: RateLimitParams) -> State:
-        keys = await resolve(provider, target, params)
-        return {"keys": {k.id: self._limits(k) for k in keys}}
-
-    async def execute(
-        self, provider: XaiProvider, target: str, params: RateLimitParams, ctx: ActionContext
-    ) -> State:
-        keys = await resolve(provider, target, params)
+    def wanted(self, k: ApiKey, params: RateLimitParams) -> dict[str, Any]:
         floor = {"qps": params.qps, "qpm": params.qpm, "tpm": params.tpm}
         # Never raise a limit that is already lower than the floor.
-        wanted = {
-            k.id: {
-                f: v if getattr(k, f) is None else min(getattr(k, f), v) for f, v in floor.items()
-            }
-            for k in keys
-        }
-        await apply(provider, wanted, "throttle")
-        return {"changed": {k.id: self._limits(k) for k in keys if self._limits(k) != wanted[k.id]}}
-
-    async def undo(
-        self,
-        provider: XaiProvider,
-        target: str,
-        params: RateLimitParams,
-        prior: Prior,
-        ctx: ActionContext,
-    ) -> None:
-        await apply(provider, _prior(prior), "restore rate limits")
+        return {f: v if getattr(k, f) is None else min(getattr(k, f), v) for f, v in floor.items()}
