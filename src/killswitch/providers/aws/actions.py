@@ -38,6 +38,7 @@ from killswitch.plugins import (
     TargetRequest,
     registry,
 )
+from killswitch.providers._kit.actions import NamedTargets, require_each
 from killswitch.providers.aws import policies
 from killswitch.providers.aws.arns import (
     ACCOUNT_ID,
@@ -86,16 +87,14 @@ class DenyPolicyParams(ActionParams):
     @field_validator("deny")
     @classmethod
     def _deny(cls, v: list[str]) -> list[str]:
-        for a in v:
-            if not IAM_ACTION.match(a):
-                raise ValueError(f"{a!r} is not an IAM action like bedrock:* or s3:GetObject")
+        require_each(v, IAM_ACTION, "an IAM action like bedrock:* or s3:GetObject")
         return v
 
 
 @registry.action
-class DenyPolicy(Action[AwsProvider, DenyPolicyParams]):
+class DenyPolicy(NamedTargets, Action[AwsProvider, DenyPolicyParams]):
     name = "aws.deny-policy"
-    target_dim = None
+    targets_field = "principals"
     permissions = (
         "sts:GetCallerIdentity",
         "iam:GetPolicy",
@@ -116,9 +115,6 @@ class DenyPolicy(Action[AwsProvider, DenyPolicyParams]):
         "detach that policy from each principal; the (unattached, harmless) policy is left in "
         "place for the next kill"
     )
-
-    def targets(self, params: DenyPolicyParams, request: TargetRequest) -> list[str]:
-        return list(dict.fromkeys(params.principals))
 
     def permissions_for(self, params: DenyPolicyParams) -> tuple[str, ...]:
         """Attach/Detach only for the kinds of principal listed; GetGroup only for groups."""
@@ -400,9 +396,9 @@ class RevokeSessionsParams(ActionParams):
 
 
 @registry.action
-class RevokeRoleSessions(Action[AwsProvider, RevokeSessionsParams]):
+class RevokeRoleSessions(NamedTargets, Action[AwsProvider, RevokeSessionsParams]):
     name = "aws.revoke-role-sessions"
-    target_dim = None
+    targets_field = "roles"
     permissions = ("sts:GetCallerIdentity", "iam:PutRolePolicy", "iam:DeleteRolePolicy")
     summary = (
         "put an inline policy killswitch-revoke-sessions-<budget> on each role denying every "
@@ -410,9 +406,6 @@ class RevokeRoleSessions(Action[AwsProvider, RevokeSessionsParams]):
         "alone would not; refuses the daemon's own role"
     )
     undo_summary = "delete that inline policy (sessions issued before it are usable again)"
-
-    def targets(self, params: RevokeSessionsParams, request: TargetRequest) -> list[str]:
-        return list(dict.fromkeys(params.roles))
 
     def describe(self, target: str, params: RevokeSessionsParams) -> str:
         return (
@@ -493,9 +486,9 @@ SCP = "SERVICE_CONTROL_POLICY"
 
 
 @registry.action
-class AttachScp(Action[AwsProvider, ScpParams]):
+class AttachScp(NamedTargets, Action[AwsProvider, ScpParams]):
     name = "aws.scp"
-    target_dim = None
+    targets_field = "target_ids"
     permissions = (
         "sts:GetCallerIdentity",
         "organizations:DescribeOrganization",
@@ -516,9 +509,6 @@ class AttachScp(Action[AwsProvider, ScpParams]):
         "detach the SCP unless another budget still holds it there or it was attached before "
         "killswitch"
     )
-
-    def targets(self, params: ScpParams, request: TargetRequest) -> list[str]:
-        return list(dict.fromkeys(params.target_ids))
 
     def describe(self, target: str, params: ScpParams) -> str:
         kind = "account" if ACCOUNT_ID.match(target) else "OU" if OU_ID.match(target) else "root"

@@ -16,7 +16,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 import botocore.session
@@ -82,6 +82,7 @@ def home_region(region: str) -> str:
 
 
 GLOBAL_SERVICES = frozenset({"budgets", "ce", "organizations", "iam"})
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -229,16 +230,7 @@ class AwsSession:
             result: dict[str, Any] = getattr(client, op)(**params)
             return result
 
-        try:
-            return await asyncio.to_thread(run)
-        except (ClientError, BotoCoreError) as exc:
-            if error_code(exc) in ok_codes:
-                return {}
-            raise wrap(service, op, exc, for_action) from None
-        except Exception as exc:
-            # ``run`` only calls botocore: anything else is botocore failing to read an answer
-            # of the wrong shape (AttributeError/TypeError) or an endpoint that lacks the call.
-            raise unreadable(service, op, exc, for_action) from None
+        return await _threaded(service, op, run, for_action, ok_codes, fallback={})
 
     async def pages(
         self,
@@ -257,12 +249,7 @@ class AwsSession:
                 return [getattr(client, op)(**params)]
             return list(client.get_paginator(op).paginate(**params))
 
-        try:
-            return await asyncio.to_thread(run)
-        except (ClientError, BotoCoreError) as exc:
-            raise wrap(service, op, exc, for_action) from None
-        except Exception as exc:  # see ``call``
-            raise unreadable(service, op, exc, for_action) from None
+        return await _threaded(service, op, run, for_action)
 
     # ---- identity ---------------------------------------------------------------------------
     async def identity(self, *, for_action: bool = False) -> Principal:
@@ -289,6 +276,28 @@ class AwsSession:
                     self._base_identity = Principal.parse(str(resp.get("Arn", "")))
             out.append(self._base_identity)
         return out
+
+
+async def _threaded(
+    service: str,
+    op: str,
+    run: Callable[[], T],
+    for_action: bool,
+    ok_codes: frozenset[str] = frozenset(),
+    fallback: T | None = None,
+) -> T:
+    """``run`` (botocore calls) in a thread, its errors mapped to killswitch's; ``fallback``
+    instead for an error whose code is in ``ok_codes``."""
+    try:
+        return await asyncio.to_thread(run)
+    except (ClientError, BotoCoreError) as exc:
+        if fallback is not None and error_code(exc) in ok_codes:
+            return fallback
+        raise wrap(service, op, exc, for_action) from None
+    except Exception as exc:
+        # ``run`` only calls botocore: anything else is botocore failing to read an answer
+        # of the wrong shape (AttributeError/TypeError) or an endpoint that lacks the call.
+        raise unreadable(service, op, exc, for_action) from None
 
 
 def unreadable(service: str, op: str, exc: BaseException, for_action: bool) -> KillswitchError:

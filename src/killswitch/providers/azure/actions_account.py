@@ -12,7 +12,8 @@ keys come back in the response; they are dropped unread and never journaled.
 
 from __future__ import annotations
 
-from killswitch.plugins import Action, ActionContext, Prior, State, TargetRequest, registry
+from killswitch.plugins import Action, ActionContext, Prior, State, registry
+from killswitch.providers._kit.actions import NamedTargets
 from killswitch.providers.azure.ids import AccountId
 from killswitch.providers.azure.params import AccountsParams
 from killswitch.providers.azure.permissions import DISABLE_LOCAL_AUTH, REGENERATE_KEYS
@@ -21,23 +22,16 @@ from killswitch.providers.azure.provider import AzureProvider
 KEYS = ("Key1", "Key2")
 
 
-def _accounts(params: AccountsParams) -> list[str]:
-    return list(params.accounts)
-
-
 @registry.action
-class DisableLocalAuth(Action[AzureProvider, AccountsParams]):
+class DisableLocalAuth(NamedTargets, Action[AzureProvider, AccountsParams]):
     name = "azure.disable-local-auth"
-    target_dim = None
+    targets_field = "accounts"
     permissions = DISABLE_LOCAL_AUTH
     summary = (
         "PATCH the Cognitive Services account properties.disableLocalAuth=true: its API keys "
         "stop working at once; Entra ID callers keep working"
     )
     undo_summary = "PATCH properties.disableLocalAuth=<journaled prior value> (false if unset)"
-
-    def targets(self, params: AccountsParams, request: TargetRequest) -> list[str]:
-        return _accounts(params)
 
     def describe(self, target: str, params: AccountsParams) -> str:
         a = AccountId.parse(target)
@@ -77,17 +71,14 @@ class DisableLocalAuth(Action[AzureProvider, AccountsParams]):
 
 
 @registry.action
-class RegenerateKeys(Action[AzureProvider, AccountsParams]):
+class RegenerateKeys(NamedTargets, Action[AzureProvider, AccountsParams]):
     name = "azure.regenerate-keys"
-    target_dim = None
+    targets_field = "accounts"
     permissions = REGENERATE_KEYS
     summary = (
         "POST regenerateKey Key1 then Key2 on the Cognitive Services account: everyone holding "
         "the old keys is cut off for good (needs allow_irreversible); new keys are not kept"
     )
-
-    def targets(self, params: AccountsParams, request: TargetRequest) -> list[str]:
-        return _accounts(params)
 
     def describe(self, target: str, params: AccountsParams) -> str:
         a = AccountId.parse(target)

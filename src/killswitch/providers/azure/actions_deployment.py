@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from killswitch.errors import MalformedResponse, RefusedAction
-from killswitch.plugins import Action, ActionContext, Prior, State, TargetRequest, registry
+from killswitch.plugins import Action, ActionContext, Prior, State, registry
+from killswitch.providers._kit.actions import NamedTargets
 from killswitch.providers.azure.ids import DeploymentId
 from killswitch.providers.azure.params import DeploymentCapacityParams
 from killswitch.providers.azure.permissions import DEPLOYMENT_CAPACITY
@@ -30,9 +31,9 @@ def _prior(prior: Mapping[str, Any]) -> DeploymentSku:
 
 
 @registry.action
-class DeploymentCapacity(Action[AzureProvider, DeploymentCapacityParams]):
+class DeploymentCapacity(NamedTargets, Action[AzureProvider, DeploymentCapacityParams]):
     name = "azure.deployment-capacity"
-    target_dim = None
+    targets_field = "deployments"
     permissions = DEPLOYMENT_CAPACITY
     summary = (
         "PATCH the deployment's sku.capacity down to `capacity` (default 1): it keeps serving "
@@ -41,9 +42,6 @@ class DeploymentCapacity(Action[AzureProvider, DeploymentCapacityParams]):
     undo_summary = (
         "PATCH sku.capacity=<journaled prior capacity>; refuses if someone changed it since"
     )
-
-    def targets(self, params: DeploymentCapacityParams, request: TargetRequest) -> list[str]:
-        return list(params.deployments)
 
     def describe(self, target: str, params: DeploymentCapacityParams) -> str:
         d = DeploymentId.parse(target)

@@ -18,9 +18,9 @@ from killswitch.plugins import (
     Prior,
     Reversibility,
     State,
-    TargetRequest,
     registry,
 )
+from killswitch.providers._kit.actions import NamedTargets
 from killswitch.providers.gcp.billing import billing_info, set_billing_account
 from killswitch.providers.gcp.guard import refuse_own
 from killswitch.providers.gcp.params import ProjectsParams
@@ -33,10 +33,10 @@ class DetachBillingParams(ProjectsParams):
 
 
 @registry.action
-class DetachBilling(Action[GcpProvider, DetachBillingParams]):
+class DetachBilling(NamedTargets, Action[GcpProvider, DetachBillingParams]):
     name = "gcp.detach-billing"
     reversibility = Reversibility.ACCESS_ONLY
-    target_dim = None
+    targets_field = "projects"
     permissions = flat(DETACH_BILLING)
     summary = (
         "PUT v1/projects/{project}/billingInfo with an empty billingAccountName: the project "
@@ -47,9 +47,6 @@ class DetachBilling(Action[GcpProvider, DetachBillingParams]):
         "PUT billingInfo billingAccountName=<journaled prior account> (re-link); refuses when "
         "someone linked another account since; deleted resources do not come back"
     )
-
-    def targets(self, params: DetachBillingParams, request: TargetRequest) -> list[str]:
-        return list(params.projects)
 
     def describe(self, target: str, params: DetachBillingParams) -> str:
         return (

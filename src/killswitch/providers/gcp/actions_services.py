@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from killswitch.plugins import Action, ActionContext, Prior, State, TargetRequest, registry
+from killswitch.plugins import Action, ActionContext, Prior, State, registry
+from killswitch.providers._kit.actions import NamedTargets
 from killswitch.providers.gcp.guard import refuse_own
 from killswitch.providers.gcp.params import DisableServiceParams
 from killswitch.providers.gcp.permissions import DISABLE_SERVICE, flat
@@ -59,18 +60,15 @@ async def switch(p: GcpProvider, project: str, service: str, enable: bool) -> No
 
 
 @registry.action
-class DisableService(Action[GcpProvider, DisableServiceParams]):
+class DisableService(NamedTargets, Action[GcpProvider, DisableServiceParams]):
     name = "gcp.disable-service"
-    target_dim = None
+    targets_field = "projects"
     permissions = flat(DISABLE_SERVICE)
     summary = (
         "Service Usage services.disable of each listed service in each listed project (usage "
         "check skipped, dependents not touched); refuses the daemon's own project"
     )
     undo_summary = "services.enable of the services that were enabled before the kill"
-
-    def targets(self, params: DisableServiceParams, request: TargetRequest) -> list[str]:
-        return list(params.projects)
 
     def validate(self, params: DisableServiceParams) -> None:
         bad = sorted(UNDO_NEEDS & set(params.services))

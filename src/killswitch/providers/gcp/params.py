@@ -7,6 +7,7 @@ import re
 from pydantic import Field, field_validator
 
 from killswitch.plugins import ActionParams
+from killswitch.providers._kit.actions import require_each
 from killswitch.providers.gcp.config import PROJECT_ID
 
 SERVICE = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)+$")
@@ -20,12 +21,12 @@ class ProjectsParams(ActionParams):
     @field_validator("projects")
     @classmethod
     def _projects(cls, v: list[str]) -> list[str]:
-        for p in v:
-            if not re.match(PROJECT_ID, p):
-                raise ValueError(
-                    f"{p!r} is not a project id (lowercase letters, digits, hyphens: the "
-                    "id, not the project number or display name)"
-                )
+        require_each(
+            v,
+            PROJECT_ID,
+            "a project id (lowercase letters, digits, hyphens: the id, not the project number "
+            "or display name)",
+        )
         return list(dict.fromkeys(v))
 
 
@@ -39,7 +40,5 @@ class DisableServiceParams(ProjectsParams):
     @field_validator("services")
     @classmethod
     def _services(cls, v: list[str]) -> list[str]:
-        for s in v:
-            if not SERVICE.match(s):
-                raise ValueError(f"{s!r} is not a service name like aiplatform.googleapis.com")
+        require_each(v, SERVICE, "a service name like aiplatform.googleapis.com")
         return list(dict.fromkeys(v))
