@@ -30,8 +30,8 @@ from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 
 from killswitch.errors import ActionError, SourceError
+from killswitch.providers._kit.validators import is_loopback
 from killswitch.providers.azure.config import AzureConfig
-from killswitch.providers.azure.ids import is_loopback
 
 T = TypeVar("T")
 ARM_SCOPE = "https://management.azure.com/.default"
