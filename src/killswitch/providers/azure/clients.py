@@ -30,6 +30,7 @@ from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 
 from killswitch.errors import ActionError, SourceError
+from killswitch.providers._kit.cloud import injected_clients
 from killswitch.providers._kit.validators import is_loopback
 from killswitch.providers.azure.config import AzureConfig
 
@@ -99,9 +100,7 @@ class AzureClients:
         hooks = hooks or AzureHooks()
         self._credential: Any = hooks.credential
         self._transport: Any = hooks.transport
-        ready = {"consumption": hooks.consumption, "costmanagement": hooks.costmanagement}
-        ready["cognitiveservices"] = hooks.cognitiveservices
-        self._ready: dict[str, Any] = {k: v for k, v in ready.items() if v is not None}
+        self._ready = injected_clients(hooks, "consumption", "costmanagement", "cognitiveservices")
         self._clients: dict[str, Any] = {}
         self._lock = threading.RLock()
 
