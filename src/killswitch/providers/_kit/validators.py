@@ -43,6 +43,17 @@ def parsed_by(parse: Callable[[T], T]) -> AfterValidator:
     return AfterValidator(parse)
 
 
+def one_of(choices: Sequence[H], message: str) -> AfterValidator:
+    """Accept only a value in ``choices``; else ``message`` (which should list them)."""
+
+    def check(value: H) -> H:
+        if value not in choices:
+            raise ValueError(message)
+        return value
+
+    return AfterValidator(check)
+
+
 def _unique(values: Sequence[H]) -> tuple[H, ...]:
     """The items once each, first occurrence first."""
     return tuple(dict.fromkeys(values))
