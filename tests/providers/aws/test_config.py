@@ -123,6 +123,16 @@ def test_bad_provider_fields_are_rejected(key: str, value: object) -> None:
     assert any(p.startswith(f"providers.aws.{key}") for p, _ in err.value.problems)
 
 
+def test_a_bedrock_period_outside_the_choices_names_them() -> None:
+    data = yaml.safe_load(BRIEF)
+    data["providers"]["aws"]["bedrock"] = {"period": 45}
+    with pytest.raises(ConfigError, match="period must be one of 1, 5, 10, 30, 60, 300, 3600"):
+        parse(data)
+    data["providers"]["aws"]["bedrock"] = {"period": "300"}  # YAML may quote it
+    cfg = parse(data).providers["aws"]
+    assert isinstance(cfg, AwsConfig) and cfg.bedrock.period == 300
+
+
 def test_unknown_source_is_rejected() -> None:
     data = yaml.safe_load(BRIEF)
     data["budgets"][0]["source"] = "aws.bedrok"

@@ -98,3 +98,25 @@ def test_custom_role_has_exactly_the_declared_permissions() -> None:
     assert set(role["includedPermissions"]) == declared
     assert len(role["includedPermissions"]) == len(declared)
     assert role["stage"] == "GA" and role["title"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "where"),
+    [
+        ({"doctor_projects": ["my-sandbox", "Not_An_Id"]}, "doctor_projects.1"),
+        ({"window_timezones": ["UTC", "Mars/Olympus"]}, "window_timezones.1"),
+    ],
+)
+def test_a_bad_list_item_is_reported_at_its_index(entry: dict[str, Any], where: str) -> None:
+    data = sample()
+    data["providers"]["gcp"].update(entry)
+    with pytest.raises(ConfigError, match=where):
+        parse(data)
+
+
+def test_window_timezones_are_deduplicated_in_order() -> None:
+    data = sample()
+    data["providers"]["gcp"]["window_timezones"] = ["Europe/Paris", "UTC", "Europe/Paris"]
+    pc = parse(data).providers["gcp"]
+    assert isinstance(pc, GcpConfig)
+    assert pc.window_timezones == ("Europe/Paris", "UTC")

@@ -22,3 +22,12 @@ def _parse(v: Any) -> Any:
 
 Duration = Annotated[timedelta, BeforeValidator(_parse)]
 """A ``timedelta`` config field that also accepts duration text (``"90s"``, ``"1h"``)."""
+
+
+def injected_clients(hooks: Any, *names: str) -> dict[str, Any]:
+    """The ready clients a hooks dataclass carries under ``names``, by name.
+
+    Tests and embedders inject fakes this way; a client left unset (``None``) is built lazily
+    from the credentials on first use instead.
+    """
+    return {name: client for name in names if (client := getattr(hooks, name)) is not None}

@@ -8,16 +8,17 @@ stand-in or a recording proxy on this host) is not Anthropic, so it may poll fas
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, model_validator
 
-from killswitch.durations import format_duration, parse_duration
+from killswitch.durations import format_duration
 from killswitch.plugins import ProviderConfig
+from killswitch.providers._kit.cloud import Duration
+from killswitch.providers._kit.validators import is_loopback as is_loopback_host
 
 ANTHROPIC_MIN_INTERVAL = timedelta(seconds=60)
 WIDTHS = {"1m": timedelta(minutes=1), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
@@ -26,13 +27,8 @@ PAGE_LIMITS = {"1m": 1440, "1h": 168, "1d": 31}
 
 
 def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """A base_url on this host (a test stand-in or recording proxy): not Anthropic."""
+    return is_loopback_host(urlsplit(url).hostname)
 
 
 class AnthropicConfig(ProviderConfig):
@@ -44,11 +40,11 @@ class AnthropicConfig(ProviderConfig):
         default="1m",
         description="usage bucket width: 1m detects fastest; use 1h for weekly/monthly windows",
     )
-    lookback: timedelta = Field(
+    lookback: Duration = Field(
         default=timedelta(hours=1),
         description="each poll re-reads this much already-read usage: data can land late",
     )
-    reconcile_interval: timedelta = Field(
+    reconcile_interval: Duration = Field(
         default=timedelta(minutes=10),
         description="how often the cost report is read to reconcile usage x price with billing",
     )
@@ -60,11 +56,6 @@ class AnthropicConfig(ProviderConfig):
         ge=0,
         description="used only when the price book cannot price web searches (config overrides)",
     )
-
-    @field_validator("lookback", "reconcile_interval", mode="before")
-    @classmethod
-    def _dur(cls, v: Any) -> Any:
-        return parse_duration(v)
 
     @model_validator(mode="after")
     def _rate(self) -> AnthropicConfig:

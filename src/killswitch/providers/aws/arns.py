@@ -76,25 +76,23 @@ def parse_principal(arn: str) -> Principal:
     return Principal.parse(arn)
 
 
-def user_name(value: str) -> str:
-    """A user given as a name or a user ARN -> the name."""
+def _iam_name(value: str, kind: str) -> str:
+    """A ``kind`` (user or role) given as a name or an ARN of that kind -> the name."""
     if value.startswith("arn:"):
         p = parse_principal(value)
-        if p.kind != "user":
-            raise ValueError(f"{value!r} is a {p.kind} ARN; expected an IAM user")
+        if p.kind != kind:
+            raise ValueError(f"{value!r} is a {p.kind} ARN; expected an IAM {kind}")
         return p.name
     if not IAM_NAME.match(value):
-        raise ValueError(f"{value!r} is not a valid IAM user name")
+        raise ValueError(f"{value!r} is not a valid IAM {kind} name")
     return value
+
+
+def user_name(value: str) -> str:
+    """A user given as a name or a user ARN -> the name."""
+    return _iam_name(value, "user")
 
 
 def role_name(value: str) -> str:
     """A role given as a name or a role ARN -> the name."""
-    if value.startswith("arn:"):
-        p = parse_principal(value)
-        if p.kind != "role":
-            raise ValueError(f"{value!r} is a {p.kind} ARN; expected an IAM role")
-        return p.name
-    if not IAM_NAME.match(value):
-        raise ValueError(f"{value!r} is not a valid IAM role name")
-    return value
+    return _iam_name(value, "role")

@@ -8,12 +8,13 @@ the minimal entry is just ``type: aws``.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from killswitch.plugins import ProviderConfig
 from killswitch.providers._kit.cloud import Duration
+from killswitch.providers._kit.validators import one_of
 
 _CE_DIMENSIONS = {
     "service": "SERVICE",
@@ -24,6 +25,7 @@ _CE_DIMENSIONS = {
 # Periods CloudWatch accepts that also divide its coarser retention resolutions (60/300/3600 s),
 # so older data read at a coarser resolution splits into whole buckets of this size.
 BEDROCK_PERIODS = (1, 5, 10, 30, 60, 300, 3600)
+_PERIOD_CHOICES = f"period must be one of {', '.join(map(str, BEDROCK_PERIODS))}"
 
 
 class _Sub(BaseModel):
@@ -102,7 +104,7 @@ class BedrockSourceConfig(_Sub):
     regions: list[str] = Field(
         default_factory=list, description="CloudWatch regions to read (default: the provider's)"
     )
-    period: int = Field(
+    period: Annotated[int, one_of(BEDROCK_PERIODS, _PERIOD_CHOICES)] = Field(
         default=60,
         description="bucket length in seconds (Bedrock publishes 1-minute data; shorter periods "
         "only make sense for high-resolution metrics)",
@@ -121,13 +123,6 @@ class BedrockSourceConfig(_Sub):
         description="ModelId -> model id genai-prices knows (e.g. application inference "
         "profile ids)",
     )
-
-    @field_validator("period")
-    @classmethod
-    def _period(cls, v: int) -> int:
-        if v not in BEDROCK_PERIODS:
-            raise ValueError(f"period must be one of {', '.join(map(str, BEDROCK_PERIODS))}")
-        return v
 
 
 class AwsConfig(ProviderConfig):

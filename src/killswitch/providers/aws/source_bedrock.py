@@ -106,18 +106,18 @@ class BedrockSource:
         self._until: datetime | None = None  # end of the last read
         self._known: set[tuple[str, str, str]] = set()  # (region, model, metric)
 
+    async def _cloudwatch(self, op: str, region: str, **params: Any) -> list[dict[str, Any]]:
+        """Every page of one CloudWatch call in ``region`` (Bedrock metrics are regional)."""
+        return await self.session.pages("cloudwatch", op, region=region, **params)
+
     def target(self, region: str, model: str) -> str:
         return model if len(self.regions) == 1 else f"{region}/{model}"
 
     async def discover(self, region: str) -> set[tuple[str, str]]:
         pairs = {(m, metric) for m in self.cfg.models for metric in METRICS}
         for metric in ("InputTokenCount", "OutputTokenCount", *list(METRICS)[2:]):
-            pages = await self.session.pages(
-                "cloudwatch",
-                "list_metrics",
-                region=region,
-                Namespace=NAMESPACE,
-                MetricName=metric,
+            pages = await self._cloudwatch(
+                "list_metrics", region, Namespace=NAMESPACE, MetricName=metric
             )
             for page in pages:
                 items = page.get("Metrics") if isinstance(page, dict) else None
@@ -203,10 +203,9 @@ class BedrockSource:
                 }
                 for qid, (model, metric) in ids.items()
             ]
-            pages = await self.session.pages(
-                "cloudwatch",
+            pages = await self._cloudwatch(
                 "get_metric_data",
-                region=region,
+                region,
                 MetricDataQueries=queries,
                 StartTime=start,
                 EndTime=end,

@@ -16,7 +16,8 @@ import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from azure.core.exceptions import (
@@ -30,10 +31,19 @@ from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 
 from killswitch.errors import ActionError, SourceError
+from killswitch.providers._kit.cloud import injected_clients
+from killswitch.providers._kit.validators import is_loopback
 from killswitch.providers.azure.config import AzureConfig
-from killswitch.providers.azure.ids import is_loopback
 
 T = TypeVar("T")
+
+
+class _Read(Protocol):
+    @property
+    def at(self) -> datetime: ...
+
+
+R = TypeVar("R", bound=_Read)
 ARM_SCOPE = "https://management.azure.com/.default"
 # Statuses after which retrying the same call cannot help: a human must change something.
 PERMANENT = frozenset({400, 403, 404})
@@ -99,9 +109,7 @@ class AzureClients:
         hooks = hooks or AzureHooks()
         self._credential: Any = hooks.credential
         self._transport: Any = hooks.transport
-        ready = {"consumption": hooks.consumption, "costmanagement": hooks.costmanagement}
-        ready["cognitiveservices"] = hooks.cognitiveservices
-        self._ready: dict[str, Any] = {k: v for k, v in ready.items() if v is not None}
+        self._ready = injected_clients(hooks, "consumption", "costmanagement", "cognitiveservices")
         self._clients: dict[str, Any] = {}
         self._lock = threading.RLock()
 
@@ -206,3 +214,23 @@ class AzureClients:
             raise ActionError(
                 describe(what, exc), retryable=status_of(exc) not in PERMANENT
             ) from None
+
+
+class CachedSource(Generic[R]):
+    """A source that answers from its last read (an ``R`` stamped ``at``) for a while.
+
+    Azure budgets and Cost Management refresh far less often than killswitch polls, and Cost
+    Management throttles queries, so each source reuses its last read for ``min_interval`` —
+    but never across a UTC day change, where a new day's (or period's) figure can start.
+    """
+
+    def __init__(self, cfg: AzureConfig, clients: AzureClients) -> None:
+        self.cfg = cfg
+        self.clients = clients
+        self._cache: R | None = None
+
+    def _cached(self, now: datetime, min_interval: timedelta) -> R | None:
+        c = self._cache
+        if c and now - c.at < min_interval and c.at.date() == now.date():
+            return c
+        return None

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from killswitch.plugins import ProviderConfig
 from killswitch.providers._kit.cloud import Duration
-from killswitch.providers.azure.ids import is_loopback, normalize_scope
+from killswitch.providers._kit.validators import is_loopback
+from killswitch.providers.azure.ids import normalize_scope
 
 UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 

@@ -8,7 +8,6 @@ spelling and compare case-insensitively.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -31,15 +30,15 @@ def normalize_scope(scope: str) -> str:
     return s
 
 
-def is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _match(pattern: re.Pattern[str], text: str, what: str, form: str) -> re.Match[str]:
+    """Match a resource id, or raise ValueError naming the form it should have."""
+    m = pattern.match(text.strip())
+    if not m:
+        raise ValueError(f"{text!r} is not a {what}: use /subscriptions/<id>/{form}")
+    return m
+
+
+_ACCOUNT_FORM = "resourceGroups/<rg>/providers/Microsoft.CognitiveServices/accounts/<name>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +51,7 @@ class AccountId:
 
     @classmethod
     def parse(cls, text: str) -> AccountId:
-        m = ACCOUNT.match(text.strip())
-        if not m:
-            raise ValueError(
-                f"{text!r} is not a Cognitive Services account id: use /subscriptions/<id>/"
-                "resourceGroups/<rg>/providers/Microsoft.CognitiveServices/accounts/<name>"
-            )
+        m = _match(ACCOUNT, text, "Cognitive Services account id", _ACCOUNT_FORM)
         return cls(m["sub"], m["rg"], m["account"])
 
     @property
@@ -77,12 +71,8 @@ class DeploymentId:
 
     @classmethod
     def parse(cls, text: str) -> DeploymentId:
-        m = DEPLOYMENT.match(text.strip())
-        if not m:
-            raise ValueError(
-                f"{text!r} is not a deployment id: use /subscriptions/<id>/resourceGroups/<rg>/"
-                "providers/Microsoft.CognitiveServices/accounts/<name>/deployments/<deployment>"
-            )
+        form = f"{_ACCOUNT_FORM}/deployments/<deployment>"
+        m = _match(DEPLOYMENT, text, "deployment id", form)
         return cls(AccountId(m["sub"], m["rg"], m["account"]), m["deployment"])
 
     @property

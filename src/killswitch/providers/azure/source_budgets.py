@@ -24,7 +24,7 @@ from typing import Any
 
 from killswitch.errors import MalformedResponse, SourceError
 from killswitch.model import ObservationKind, PollResult, SourceEvent, SpendObservation
-from killswitch.providers.azure.clients import AzureClients
+from killswitch.providers.azure.clients import AzureClients, CachedSource
 from killswitch.providers.azure.config import AzureConfig
 from killswitch.providers.azure.periods import Period, current_period
 from killswitch.providers.azure.shapes import BudgetReading, as_mapping, parse_budget
@@ -41,13 +41,11 @@ class Fetch:
     budgets: tuple[BudgetReading, ...]
 
 
-class BudgetsSource:
+class BudgetsSource(CachedSource[Fetch]):
     name = NAME
 
     def __init__(self, cfg: AzureConfig, clients: AzureClients) -> None:
-        self.cfg = cfg
-        self.clients = clients
-        self._cache: Fetch | None = None
+        super().__init__(cfg, clients)
         self._seen: dict[str, tuple[datetime, Decimal]] = {}  # id -> accepted period, amount
         self._announced: set[str] = set()  # events already returned by this process
 
@@ -64,8 +62,7 @@ class BudgetsSource:
         return [parse_budget(item, f"{what}: value[{i}]") for i, item in enumerate(raw)]
 
     async def fetch(self, now: datetime) -> Fetch:
-        c = self._cache
-        if c and now - c.at < self.cfg.budgets.min_interval and c.at.date() == now.date():
+        if c := self._cached(now, self.cfg.budgets.min_interval):
             return c
         seen: dict[str, BudgetReading] = {}
         for scope in self.cfg.budget_scopes:

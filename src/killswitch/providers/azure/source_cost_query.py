@@ -27,7 +27,7 @@ from killswitch.model import (
     PollResult,
     SpendObservation,
 )
-from killswitch.providers.azure.clients import AzureClients
+from killswitch.providers.azure.clients import CachedSource
 from killswitch.providers.azure.config import AzureConfig
 from killswitch.providers.azure.periods import Period, month
 from killswitch.providers.azure.shapes import CURRENCY, QueryPage, number, parse_query
@@ -128,13 +128,8 @@ def costs(pages: list[QueryPage], column: str, tag: str | None, where: str) -> d
     return out
 
 
-class CostQuerySource:
+class CostQuerySource(CachedSource[Result]):
     name = NAME
-
-    def __init__(self, cfg: AzureConfig, clients: AzureClients) -> None:
-        self.cfg = cfg
-        self.clients = clients
-        self._cache: Result | None = None
 
     def _pages(self, body: dict[str, Any], where: str) -> list[QueryPage]:
         from azure.core.rest import HttpRequest
@@ -152,8 +147,7 @@ class CostQuerySource:
         return pages
 
     async def fetch(self, now: datetime) -> Result:
-        c = self._cache
-        if c and now - c.at < self.cfg.cost_query.min_interval and c.at.date() == now.date():
+        if c := self._cached(now, self.cfg.cost_query.min_interval):
             return c
         period = month(now)
         body = definition(self.cfg, period, now)

@@ -24,6 +24,7 @@ from google.api_core import retry as gretry
 from google.auth import exceptions as auth_exc
 
 from killswitch.errors import ActionError, SourceError
+from killswitch.providers._kit.cloud import injected_clients
 from killswitch.providers.gcp.config import GcpConfig
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
@@ -89,9 +90,7 @@ class GcpClients:
         self._credentials: Any = hooks.credentials
         self._project: str | None = hooks.project
         self._resolved = self._credentials is not None
-        ready = {"subscriber": hooks.subscriber, "billing": hooks.billing}
-        ready["service_usage"] = hooks.service_usage
-        self._clients: dict[str, Any] = {k: v for k, v in ready.items() if v is not None}
+        self._clients = injected_clients(hooks, "subscriber", "billing", "service_usage")
         self._lock = threading.Lock()
         # The SDKs' default retries run for 60 s; ours stop within one ``timeout`` so a poll or
         # an action never outlives the engine's patience. Passed with every call.
@@ -143,48 +142,36 @@ class GcpClients:
     def _options(self, endpoint: str | None) -> dict[str, Any]:
         return {"api_endpoint": endpoint} if endpoint else {}
 
-    def _client(
-        self, key: str, build: Callable[[Any, dict[str, Any]], Any], endpoint: str | None
-    ) -> Any:
+    def _client(self, key: str, client_class: Callable[..., Any], endpoint: str | None) -> Any:
+        """The ``key`` client, built once as ``client_class`` (every Google SDK client takes
+        the same credentials/transport/client_options keywords)."""
         if key not in self._clients:
             creds, _ = self._adc()
             with self._lock:
                 if key not in self._clients:
-                    self._clients[key] = build(creds, self._options(endpoint))
+                    self._clients[key] = client_class(
+                        credentials=creds,
+                        transport=self.cfg.transport,
+                        client_options=self._options(endpoint),
+                    )
         return self._clients[key]
 
     def subscriber(self) -> Any:
         from google import pubsub_v1
 
-        return self._client(
-            "subscriber",
-            lambda c, o: pubsub_v1.SubscriberClient(
-                credentials=c, transport=self.cfg.transport, client_options=o
-            ),
-            self.cfg.endpoints.pubsub,
-        )
+        return self._client("subscriber", pubsub_v1.SubscriberClient, self.cfg.endpoints.pubsub)
 
     def billing(self) -> Any:
         from google.cloud import billing_v1
 
-        return self._client(
-            "billing",
-            lambda c, o: billing_v1.CloudBillingClient(
-                credentials=c, transport=self.cfg.transport, client_options=o
-            ),
-            self.cfg.endpoints.cloudbilling,
-        )
+        endpoint = self.cfg.endpoints.cloudbilling
+        return self._client("billing", billing_v1.CloudBillingClient, endpoint)
 
     def service_usage(self) -> Any:
         from google.cloud import service_usage_v1
 
-        return self._client(
-            "service_usage",
-            lambda c, o: service_usage_v1.ServiceUsageClient(
-                credentials=c, transport=self.cfg.transport, client_options=o
-            ),
-            self.cfg.endpoints.serviceusage,
-        )
+        endpoint = self.cfg.endpoints.serviceusage
+        return self._client("service_usage", service_usage_v1.ServiceUsageClient, endpoint)
 
     def close(self) -> None:
         for client in self._clients.values():

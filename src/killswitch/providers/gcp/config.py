@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from killswitch.plugins import ProviderConfig
 from killswitch.providers._kit.cloud import Duration
+from killswitch.providers._kit.validators import matching, parsed_by, unique
 
 # Project ids are 6-30 characters today; older and domain-scoped ones ("example.com:x") differ,
 # so accept what can be a project id in a resource name rather than reject a working setup.
@@ -23,6 +24,18 @@ PROJECT = r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{1,61}[a-z0-9]"
 SUBSCRIPTION = re.compile(rf"^projects/({PROJECT})/subscriptions/([^/\s]+)$")
 PROJECT_ID = rf"^{PROJECT}$"
 MAX_ACK_DEADLINE = 600  # seconds; Pub/Sub's upper bound
+
+
+def _zone(name: str) -> str:
+    """An IANA zone name zoneinfo knows (a budget month is reported in it)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {name!r}: use an IANA name like UTC") from None
+    return name
+
+
+ProjectId = Annotated[str, matching(PROJECT_ID, "{value!r} is not a project id")]
 
 
 class GcpEndpoints(BaseModel):
@@ -37,7 +50,9 @@ class GcpEndpoints(BaseModel):
 
 
 class GcpConfig(ProviderConfig):
-    subscription: str = Field(
+    subscription: Annotated[
+        str, matching(SUBSCRIPTION, "use the full name: projects/<project-id>/subscriptions/<name>")
+    ] = Field(
         description="Pub/Sub subscription receiving budget notifications: "
         "projects/<project>/subscriptions/<name>"
     )
@@ -50,7 +65,7 @@ class GcpConfig(ProviderConfig):
         default=False,
         description="let actions touch the daemon's own project (and the subscription's project)",
     )
-    window_timezones: tuple[str, ...] = Field(
+    window_timezones: Annotated[tuple[Annotated[str, parsed_by(_zone)], ...], unique] = Field(
         default=("UTC",),
         description="time zones of the monthly windows of budgets on this provider; each GCP "
         "budget month (Pacific time) is also reported as that zone's calendar month",
@@ -65,36 +80,11 @@ class GcpConfig(ProviderConfig):
     operation_timeout: Duration = Field(
         default=timedelta(minutes=2), description="wait for a Service Usage operation"
     )
-    doctor_projects: tuple[str, ...] = Field(
+    doctor_projects: tuple[ProjectId, ...] = Field(
         default=(),
         description="projects `killswitch doctor` checks action permissions on (the projects "
         "your gcp actions name)",
     )
-
-    @field_validator("subscription")
-    @classmethod
-    def _subscription(cls, v: str) -> str:
-        if not SUBSCRIPTION.match(v):
-            raise ValueError("use the full name: projects/<project-id>/subscriptions/<name>")
-        return v
-
-    @field_validator("window_timezones")
-    @classmethod
-    def _zones(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for z in v:
-            try:
-                ZoneInfo(z)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown timezone {z!r}: use an IANA name like UTC") from None
-        return tuple(dict.fromkeys(v))
-
-    @field_validator("doctor_projects")
-    @classmethod
-    def _projects(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for p in v:
-            if not re.match(PROJECT_ID, p):
-                raise ValueError(f"{p!r} is not a project id")
-        return v
 
     @model_validator(mode="after")
     def _poll_fits_ack_deadline(self) -> GcpConfig:

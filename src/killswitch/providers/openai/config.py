@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from killswitch.durations import parse_duration
 from killswitch.plugins import ProviderConfig
+from killswitch.providers._kit.cloud import Duration
 
 UsageType = Literal["completions", "embeddings", "audio_speeches", "audio_transcriptions", "images"]
 ALL_USAGE_TYPES: tuple[UsageType, ...] = (
@@ -89,18 +89,18 @@ class OpenAIConfig(ProviderConfig):
     usage_types: tuple[UsageType, ...] = Field(
         default=ALL_USAGE_TYPES, min_length=1, description="usage endpoints read and priced"
     )
-    lookback: timedelta = Field(
+    lookback: Duration = Field(
         default=timedelta(hours=1),
         description="each poll re-reads this much already-read usage: data can land late",
     )
     reconcile: bool = Field(default=True, description="compare usage x price with billed costs")
-    reconcile_interval: timedelta = Field(
+    reconcile_interval: Duration = Field(
         default=timedelta(minutes=10), description="how often costs are read (both sources)"
     )
     reconcile_days: int = Field(
         default=2, ge=1, le=31, description="completed UTC days reconciled (yesterday and before)"
     )
-    reconcile_settle: timedelta = Field(
+    reconcile_settle: Duration = Field(
         default=timedelta(hours=6),
         description="a day is reconciled only this long after it ends: billed costs land late",
     )
@@ -116,11 +116,6 @@ class OpenAIConfig(ProviderConfig):
         default=None,
         description="the project `killswitch keys create` makes service accounts in (proj_...)",
     )
-
-    @field_validator("lookback", "reconcile_interval", "reconcile_settle", mode="before")
-    @classmethod
-    def _dur(cls, v: Any) -> Any:
-        return parse_duration(v)
 
     @field_validator("service_tier_multipliers")
     @classmethod
