@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -26,6 +26,7 @@ from killswitch.durations import format_duration
 from killswitch.engine import CycleReport, Engine
 from killswitch.model import Decision, DecisionKind, GroupStatus, Override
 from killswitch.secrets import redact
+from killswitch.state.store import status_fields
 
 _CENT = Decimal("0.01")
 # How long past the deadline a poll that ignores cancellation may keep the plan waiting.
@@ -143,12 +144,7 @@ def _budget_rows(
 
 def _status_row(s: GroupStatus, source: str, error: str | None) -> dict[str, Any]:
     return {
-        "budget": s.budget,
-        "group": s.group,
-        "state": s.state.value,
-        "spend": str(s.spend.amount) if s.spend else None,
-        "limit": str(s.limit.amount),
-        "currency": s.limit.currency,
+        **status_fields(s),
         "window": f"{s.window.start.isoformat()} .. {s.window.end.isoformat()}",
         "window_end": s.window.end.isoformat(),
         "stale": s.stale,
@@ -242,12 +238,7 @@ class SourceFreshness:
     detail: str
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "provider": self.provider,
-            "source": self.source,
-            "stale": self.stale,
-            "detail": self.detail,
-        }
+        return asdict(self)
 
 
 def source_freshness(

@@ -212,6 +212,15 @@ class Store:
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
 
+    def _group_upsert(self, table: Any, payload: str) -> Any:
+        """An insert of (budget, grp) rows that replaces ``payload`` and ``updated_at`` of a row
+        already there (target states and budget statuses are one row per group)."""
+        stmt = self._insert(table)
+        return stmt.on_conflict_do_update(
+            index_elements=["budget", "grp"],
+            set_={payload: stmt.excluded[payload], "updated_at": stmt.excluded.updated_at},
+        )
+
     # ---- observations -------------------------------------------------------------------
     def record_observations(self, obs: Sequence[SpendObservation]) -> int:
         """Upsert; skip rows whose amount did not change since we last wrote them."""
@@ -467,11 +476,7 @@ class Store:
             states = {g: st for g, st in states.items() if seen.get(g) != st}
         if not states:
             return 0
-        stmt = self._insert(t.target_states)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["budget", "grp"],
-            set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at},
-        )
+        stmt = self._group_upsert(t.target_states, "state")
         rows = [
             {"budget": budget, "grp": g, "state": st.to_json(), "updated_at": now}
             for g, st in states.items()
@@ -493,11 +498,7 @@ class Store:
             by_budget.setdefault(s.budget, {})[s.group] = status_json(s)
         if not by_budget:
             return 0
-        stmt = self._insert(t.budget_status)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["budget", "grp"],
-            set_={"status": stmt.excluded.status, "updated_at": stmt.excluded.updated_at},
-        )
+        stmt = self._group_upsert(t.budget_status, "status")
         beat = {"heartbeat": True, "writer": self._writer}
         with self.tx() as conn:
             ours = self._heartbeats_of(conn, list(by_budget))
@@ -869,8 +870,9 @@ class Store:
 HEARTBEAT = "(heartbeat)"
 
 
-def status_json(s: GroupStatus) -> dict[str, Any]:
-    ratio = s.ratio
+def status_fields(s: GroupStatus) -> dict[str, Any]:
+    """What every status row shows first (the stored row and ``plan``'s view): which group, its
+    state, spend against the limit. Amounts are strings so Decimal survives JSON."""
     return {
         "budget": s.budget,
         "group": s.group,
@@ -878,6 +880,13 @@ def status_json(s: GroupStatus) -> dict[str, Any]:
         "spend": str(s.spend.amount) if s.spend else None,
         "limit": str(s.limit.amount),
         "currency": s.limit.currency,
+    }
+
+
+def status_json(s: GroupStatus) -> dict[str, Any]:
+    ratio = s.ratio
+    return {
+        **status_fields(s),
         "ratio": str(ratio.quantize(Decimal("0.0001"))) if ratio is not None else None,
         "window": s.window.spec,
         "window_start": s.window.start.isoformat(),
