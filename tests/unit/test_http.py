@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import httpx
 import pytest
 
-from killswitch.http import HTTPStatusError, ProviderHTTP, RetryPolicy, TransportFailure
+from killswitch.http import (
+    HTTPStatusError,
+    ProviderHTTP,
+    RetryPolicy,
+    TransportFailure,
+    _tls_context,
+)
 
 TOKEN = "Bearer sk-secret-token-value"
 
@@ -67,3 +74,20 @@ async def test_transport_errors_retry_then_fail_without_secrets() -> None:
         await client(httpx.MockTransport(down)).request("GET", "/keys")
     assert "sk-secret" not in str(exc.value)
     assert "ConnectError" in str(exc.value)
+
+
+async def test_clients_share_one_verifying_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Parsing the CA bundle costs more than a page of keys; it is done once, not per client.
+    built: list[ssl.SSLContext] = []
+    real = httpx.create_ssl_context
+
+    def counting() -> ssl.SSLContext:
+        built.append(real())
+        return built[-1]
+
+    monkeypatch.setattr("killswitch.http.httpx.create_ssl_context", counting)
+    _tls_context.cache_clear()
+    for url in ("https://a.example", "https://b.example"):
+        await ProviderHTTP(url).aclose()
+    assert len(built) == 1
+    assert built[0].verify_mode is ssl.CERT_REQUIRED and built[0].check_hostname
