@@ -10,11 +10,10 @@ from killswitch.errors import KillswitchError
 from killswitch.plugins import (
     Capabilities,
     DoctorFinding,
-    Provider,
-    ProviderContext,
     Source,
     registry,
 )
+from killswitch.providers._kit.provider import BuiltProvider
 from killswitch.providers.aws.arns import Principal
 from killswitch.providers.aws.config import AwsConfig
 from killswitch.providers.aws.session import AwsHooks, AwsSession, SessionSettings
@@ -32,7 +31,7 @@ SIMULATE_BATCH = 100
 
 
 @registry.provider
-class AwsProvider(Provider[AwsConfig]):
+class AwsProvider(BuiltProvider[AwsConfig]):
     type = "aws"
     config_model = AwsConfig
     source_names = ("aws.budgets", "aws.cost-explorer", "aws.bedrock")
@@ -53,28 +52,27 @@ class AwsProvider(Provider[AwsConfig]):
         ],
     )
 
-    def __init__(self, name: str, config: AwsConfig, context: ProviderContext) -> None:
-        super().__init__(name, config, context)
-        hooks = context.hook(AwsHooks)
+    def setup(self) -> None:
+        cfg, hooks = self.cfg, self.context.hook(AwsHooks)
         self.session = AwsSession(
             SessionSettings(
-                region=config.region,
-                role_arn=config.role_arn,
-                external_id=config.external_id,
-                role_session_name=config.role_session_name,
-                endpoint_url=config.endpoint_url,
-                timeout_seconds=config.timeout.total_seconds(),
+                region=cfg.region,
+                role_arn=cfg.role_arn,
+                external_id=cfg.external_id,
+                role_session_name=cfg.role_session_name,
+                endpoint_url=cfg.endpoint_url,
+                timeout_seconds=cfg.timeout.total_seconds(),
             ),
             session_factory=hooks.session_factory if hooks else None,
         )
-        self._sources: Mapping[str, Source] = {
-            "aws.budgets": BudgetsSource(self.session, config.budgets, config.account_id),
-            "aws.cost-explorer": CostExplorerSource(self.session, config.cost_explorer),
-            "aws.bedrock": BedrockSource(self.session, config.bedrock, config.region, context),
-        }
 
-    def sources(self) -> Mapping[str, Source]:
-        return self._sources
+    def build_sources(self) -> Mapping[str, Source]:
+        cfg, session = self.cfg, self.session
+        return {
+            "aws.budgets": BudgetsSource(session, cfg.budgets, cfg.account_id),
+            "aws.cost-explorer": CostExplorerSource(session, cfg.cost_explorer),
+            "aws.bedrock": BedrockSource(session, cfg.bedrock, cfg.region, self.context),
+        }
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.session.close)

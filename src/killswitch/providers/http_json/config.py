@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from jsonpath_ng import JSONPath
 from jsonpath_ng.exceptions import JSONPathError
 from jsonpath_ng.ext.parser import parse as parse_path
 from pydantic import AnyHttpUrl, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from killswitch.plugins import ProviderConfig
+from killswitch.providers._kit.named import unique_names
 from killswitch.providers._rows import PeriodFields
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
@@ -87,13 +90,4 @@ class HttpJsonConfig(ProviderConfig):
         default_factory=dict,
         description="sent with every request, e.g. {Authorization: 'Bearer ${env:VENDOR_TOKEN}'}",
     )
-    requests: list[JsonRequest] = Field(min_length=1)
-
-    @field_validator("requests")
-    @classmethod
-    def _unique(cls, v: list[JsonRequest]) -> list[JsonRequest]:
-        names = [r.name for r in v]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"request names must be unique: {', '.join(dup)}")
-        return v
+    requests: Annotated[list[JsonRequest], unique_names("request")] = Field(min_length=1)

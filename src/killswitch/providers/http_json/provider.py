@@ -7,17 +7,16 @@ from collections.abc import Mapping
 from killswitch.http import ProviderHTTP
 from killswitch.plugins import (
     Capabilities,
-    Provider,
-    ProviderContext,
     Source,
     registry,
 )
+from killswitch.providers._kit.provider import BuiltProvider
 from killswitch.providers.http_json.config import HttpJsonConfig
 from killswitch.providers.http_json.source import JsonSource, split_url
 
 
 @registry.provider
-class HttpJsonProvider(Provider[HttpJsonConfig]):
+class HttpJsonProvider(BuiltProvider[HttpJsonConfig]):
     type = "http-json"
     config_model = HttpJsonConfig
     sources_from_config = "one per requests[] entry, named after it"
@@ -37,22 +36,24 @@ class HttpJsonProvider(Provider[HttpJsonConfig]):
         ],
     )
 
-    def __init__(self, name: str, config: HttpJsonConfig, context: ProviderContext) -> None:
-        super().__init__(name, config, context)
-        shared = {k: v.get_secret_value() for k, v in config.headers.items()}
+    def setup(self) -> None:
+        # One client per origin: requests to the same API share its connection pool.
         self._clients: dict[str, ProviderHTTP] = {}
+
+    def build_sources(self) -> Mapping[str, Source]:
+        shared = {k: v.get_secret_value() for k, v in self.cfg.headers.items()}
         sources: dict[str, Source] = {}
-        for req in config.requests:
+        for req in self.cfg.requests:
             origin, _, _ = split_url(str(req.url))
             if origin not in self._clients:
                 self._clients[origin] = ProviderHTTP(
                     origin,
                     headers=shared,
-                    timeout=config.timeout.total_seconds(),
-                    transport=context.http_transport,
+                    timeout=self.cfg.timeout.total_seconds(),
+                    transport=self.context.http_transport,
                 )
             sources[req.name] = JsonSource(self._clients[origin], req)
-        self._sources: Mapping[str, Source] = sources
+        return sources
 
     @staticmethod
     def configured_sources(config: HttpJsonConfig) -> list[str]:
@@ -64,9 +65,6 @@ class HttpJsonProvider(Provider[HttpJsonConfig]):
         """The currency a source reports in, when config fixes it (None: read per row)."""
         req = next((r for r in config.requests if r.name == source), None)
         return req.currency if req is not None and req.currency_path is None else None
-
-    def sources(self) -> Mapping[str, Source]:
-        return self._sources
 
     async def aclose(self) -> None:
         for client in self._clients.values():

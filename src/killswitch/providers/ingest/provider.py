@@ -8,19 +8,18 @@ from datetime import UTC, datetime, timedelta
 from killswitch.plugins import (
     Capabilities,
     DoctorFinding,
-    Provider,
-    ProviderContext,
     Service,
     Source,
     registry,
 )
+from killswitch.providers._kit.provider import BuiltProvider
 from killswitch.providers.ingest.config import IngestConfig
 from killswitch.providers.ingest.listener import Intake, Listener
 from killswitch.providers.ingest.source import EventSource
 
 
 @registry.provider
-class IngestProvider(Provider[IngestConfig]):
+class IngestProvider(BuiltProvider[IngestConfig]):
     type = "ingest"
     config_model = IngestConfig
     sources_from_config = "one, named by source: (default: events)"
@@ -40,17 +39,16 @@ class IngestProvider(Provider[IngestConfig]):
         ],
     )
 
-    def __init__(self, name: str, config: IngestConfig, context: ProviderContext) -> None:
-        super().__init__(name, config, context)
-        self.source = EventSource(context.state, name, config.source)
+    def setup(self) -> None:
+        self.source = EventSource(self.context.state, self.name, self.cfg.source)
+
+    def build_sources(self) -> Mapping[str, Source]:
+        return {self.source.name: self.source}
 
     @staticmethod
     def configured_sources(config: IngestConfig) -> list[str]:
         """Source names budgets may use (checked at config load)."""
         return [config.source]
-
-    def sources(self) -> Mapping[str, Source]:
-        return {self.source.name: self.source}
 
     def serve(self) -> Service | None:
         """The listener, started by the daemon only (never by once, plan or the CLI)."""

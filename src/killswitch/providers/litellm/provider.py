@@ -17,12 +17,11 @@ from killswitch.http import ProviderHTTP
 from killswitch.plugins import (
     Capabilities,
     DoctorFinding,
-    Provider,
     ProviderConfig,
-    ProviderContext,
     Source,
     registry,
 )
+from killswitch.providers._kit.provider import BuiltProvider
 from killswitch.providers.litellm.sources import COUNTERS, CounterSource, DailyActivitySource
 
 MASTER_KEY = (
@@ -50,7 +49,7 @@ class LiteLLMConfig(ProviderConfig):
 
 
 @registry.provider
-class LiteLLMProvider(Provider[LiteLLMConfig]):
+class LiteLLMProvider(BuiltProvider[LiteLLMConfig]):
     type = "litellm"
     config_model = LiteLLMConfig
     source_names = ("litellm.daily", *(f"litellm.{n}" for n in COUNTERS))
@@ -71,24 +70,23 @@ class LiteLLMProvider(Provider[LiteLLMConfig]):
         ],
     )
 
-    def __init__(self, name: str, config: LiteLLMConfig, context: ProviderContext) -> None:
-        super().__init__(name, config, context)
-        secret = config.master_key.get_secret_value()
+    def setup(self) -> None:
+        secret = self.cfg.master_key.get_secret_value()
         self.http = ProviderHTTP(
-            config.base_url,
+            self.cfg.base_url,
             # The spec declares x-litellm-api-key; proxies older than that header read the
             # OpenAI-style Authorization header. Both carry the same key.
             headers={"x-litellm-api-key": f"Bearer {secret}", "authorization": f"Bearer {secret}"},
-            timeout=config.timeout.total_seconds(),
-            transport=context.http_transport,
+            timeout=self.cfg.timeout.total_seconds(),
+            transport=self.context.http_transport,
         )
-        daily = DailyActivitySource(self.http, config.page_size, config.max_pages)
-        self._sources: dict[str, Source] = {daily.name: daily}
-        for n, spec in COUNTERS.items():
-            self._sources[f"litellm.{n}"] = CounterSource(self.http, spec, config.max_pages)
 
-    def sources(self) -> Mapping[str, Source]:
-        return self._sources
+    def build_sources(self) -> Mapping[str, Source]:
+        daily = DailyActivitySource(self.http, self.cfg.page_size, self.cfg.max_pages)
+        sources: dict[str, Source] = {daily.name: daily}
+        for n, spec in COUNTERS.items():
+            sources[f"litellm.{n}"] = CounterSource(self.http, spec, self.cfg.max_pages)
+        return sources
 
     async def doctor(self, actions: Sequence[str]) -> list[DoctorFinding]:
         try:

@@ -18,12 +18,11 @@ from killswitch.plugins import (
     IssuedKey,
     KeyRequest,
     ManagedKey,
-    Provider,
-    ProviderContext,
     Source,
     registry,
 )
 from killswitch.providers._admin_api.costs import floor_day
+from killswitch.providers._kit.provider import BuiltProvider
 from killswitch.providers.openai import keys
 from killswitch.providers.openai.client import COSTS_PATH, PROJECTS_PATH, USAGE_PATH, AdminAPI, unix
 from killswitch.providers.openai.config import OpenAIConfig
@@ -39,7 +38,7 @@ MGMT_HINT = (
 
 
 @registry.provider
-class OpenAIProvider(Provider[OpenAIConfig]):
+class OpenAIProvider(BuiltProvider[OpenAIConfig]):
     type = "openai"
     config_model = OpenAIConfig
     source_names = ("openai.usage", "openai.costs")
@@ -66,19 +65,15 @@ class OpenAIProvider(Provider[OpenAIConfig]):
         ],
     )
 
-    def __init__(self, name: str, config: OpenAIConfig, context: ProviderContext) -> None:
-        super().__init__(name, config, context)
-        self.api = AdminAPI(config, context.http_transport)
-        self.costs = CostReader(self.api, config)
+    def setup(self) -> None:
+        self.api = AdminAPI(self.cfg, self.context.http_transport)
+        self.costs = CostReader(self.api, self.cfg)
         # Key id -> project id, learned from usage rows: DELETE needs the key's project.
         self.key_projects: dict[str, str] = {}
-        self._sources: Mapping[str, Source] = {
-            "openai.usage": UsageSource(self.api, config, context, self.costs, self.key_projects),
-            "openai.costs": CostsSource(self.costs),
-        }
 
-    def sources(self) -> Mapping[str, Source]:
-        return self._sources
+    def build_sources(self) -> Mapping[str, Source]:
+        usage = UsageSource(self.api, self.cfg, self.context, self.costs, self.key_projects)
+        return {"openai.usage": usage, "openai.costs": CostsSource(self.costs)}
 
     # ---- KeyIssuer: ``killswitch keys`` (see keys.py) ----------------------------------
     key_cap: ClassVar[Literal["native", "enforced"]] = "enforced"

@@ -24,12 +24,11 @@ from killswitch.plugins import (
     IssuedKey,
     KeyRequest,
     ManagedKey,
-    Provider,
     ProviderConfig,
-    ProviderContext,
     Source,
     registry,
 )
+from killswitch.providers._kit.provider import BuiltProvider
 
 PAGE_SIZE = 100  # documented page size of GET /keys; a shorter page is the last one
 MAX_PAGES = 1000
@@ -137,7 +136,7 @@ class OpenRouterSource:
 
 
 @registry.provider
-class OpenRouterProvider(Provider[OpenRouterConfig]):
+class OpenRouterProvider(BuiltProvider[OpenRouterConfig]):
     type = "openrouter"
     config_model = OpenRouterConfig
     source_names = ("openrouter",)
@@ -149,18 +148,16 @@ class OpenRouterProvider(Provider[OpenRouterConfig]):
         notes=["native per-key $ limits exist too; killswitch adds windows, alerts and restore"],
     )
 
-    def __init__(self, name: str, config: OpenRouterConfig, context: ProviderContext) -> None:
-        super().__init__(name, config, context)
+    def setup(self) -> None:
         self.http = ProviderHTTP(
-            config.base_url,
-            headers={"authorization": f"Bearer {config.api_key.get_secret_value()}"},
-            timeout=config.timeout.total_seconds(),
-            transport=context.http_transport,
+            self.cfg.base_url,
+            headers={"authorization": f"Bearer {self.cfg.api_key.get_secret_value()}"},
+            timeout=self.cfg.timeout.total_seconds(),
+            transport=self.context.http_transport,
         )
-        self._sources: Mapping[str, Source] = {"openrouter": OpenRouterSource(self)}
 
-    def sources(self) -> Mapping[str, Source]:
-        return self._sources
+    def build_sources(self) -> Mapping[str, Source]:
+        return {"openrouter": OpenRouterSource(self)}
 
     # ---- KeyIssuer: ``killswitch keys`` -------------------------------------------------
     key_cap: ClassVar[Literal["native", "enforced"]] = "native"

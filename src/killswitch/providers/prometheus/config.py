@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from killswitch.plugins import ProviderConfig
+from killswitch.providers._kit.named import unique_names
 from killswitch.providers._rows import PeriodFields
 
 # Replaced, in a to_date query, by the time since the period started (e.g. 37800000ms), so an
@@ -69,16 +70,7 @@ class PrometheusConfig(ProviderConfig):
         default_factory=dict,
         description="sent with every query, e.g. {Authorization: 'Bearer ${env:PROM_TOKEN}'}",
     )
-    queries: list[PromQuery] = Field(min_length=1)
-
-    @field_validator("queries")
-    @classmethod
-    def _unique(cls, v: list[PromQuery]) -> list[PromQuery]:
-        names = [q.name for q in v]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"query names must be unique: {', '.join(dup)}")
-        return v
+    queries: Annotated[list[PromQuery], unique_names("query")] = Field(min_length=1)
 
 
 __all__ = ["RANGE", "PromQuery", "PrometheusConfig"]

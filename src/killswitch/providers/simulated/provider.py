@@ -29,13 +29,12 @@ from killswitch.plugins import (
     ActionParams,
     Capabilities,
     Prior,
-    Provider,
     ProviderConfig,
-    ProviderContext,
     Source,
     State,
     registry,
 )
+from killswitch.providers._kit.provider import BuiltProvider
 
 
 class RateStep(BaseModel):
@@ -217,7 +216,7 @@ class SimulatedSource:
 
 
 @registry.provider
-class SimulatedProvider(Provider[SimulatedConfig]):
+class SimulatedProvider(BuiltProvider[SimulatedConfig]):
     type = "simulated"
     config_model = SimulatedConfig
     source_names = ("simulated",)
@@ -229,13 +228,11 @@ class SimulatedProvider(Provider[SimulatedConfig]):
         notes=["for the demo and tests; kills freeze a target's ramp, restores resume it"],
     )
 
-    def __init__(self, name: str, config: SimulatedConfig, context: ProviderContext) -> None:
-        super().__init__(name, config, context)
-        self.world = _World(config.state_file)
-        self._sources: Mapping[str, Source] = {"simulated": SimulatedSource(self)}
+    def setup(self) -> None:
+        self.world = _World(self.cfg.state_file)
 
-    def sources(self) -> Mapping[str, Source]:
-        return self._sources
+    def build_sources(self) -> Mapping[str, Source]:
+        return {"simulated": SimulatedSource(self)}
 
 
 class FailParams(ActionParams):
