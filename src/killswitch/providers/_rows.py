@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from killswitch.core.windows import WindowSpec
 from killswitch.errors import MalformedResponse
-from killswitch.model import Money, ObservationKind, SpendObservation, Window, to_decimal
+from killswitch.model import Money, ObservationKind, SpendObservation, Window
+from killswitch.providers._admin_api.shapes import decimal
 
 NO_DIMS_TARGET = "*"
 MAX_TARGET = 256  # the state table holds 512; longer dimension sets are hashed
@@ -104,13 +105,7 @@ def amount_of(value: object, where: str) -> Decimal:
     """A finite, non-negative amount, or MalformedResponse naming ``where``: never zero."""
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise MalformedResponse(f"{where}: expected a number, got {_kind(value)}")
-    try:
-        amount = to_decimal(value, field_name=where)
-    except ValueError as exc:
-        raise MalformedResponse(str(exc)) from None
-    if amount < 0:
-        raise MalformedResponse(f"{where}: spend cannot be negative ({amount})")
-    return amount
+    return decimal(value, where, negative="{where}: spend cannot be negative ({amount})")
 
 
 def _kind(value: object) -> str:

@@ -6,9 +6,11 @@ Each raises :class:`MalformedResponse` naming the field (``where``), never echoi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from killswitch.errors import MalformedResponse
+from killswitch.model import to_decimal
 
 
 def obj(v: Any, where: str) -> dict[str, Any]:
@@ -30,6 +32,22 @@ def opt_count(r: dict[str, Any], name: str, where: str) -> int:
     return 0 if v is None else count(v, f"{where}.{name}")
 
 
+def decimal(v: Any, where: str, *, negative: str | None = None) -> Decimal:
+    """``v`` (its JSON type already checked by the caller) as a finite Decimal.
+
+    NaN, infinity and unparsable text raise instead of becoming a number. ``negative``, when
+    given, is the message (``{where}`` and ``{amount}`` filled in) for an amount below zero:
+    spend that would silently reduce spend.
+    """
+    try:
+        amount = to_decimal(v, field_name=where)
+    except ValueError as exc:
+        raise MalformedResponse(str(exc)) from None
+    if negative is not None and amount < 0:
+        raise MalformedResponse(negative.format(where=where, amount=amount))
+    return amount
+
+
 def opt_str(v: Any, where: str) -> str | None:
     if v is not None and not isinstance(v, str):
         raise MalformedResponse(f"{where} is not a string or null")
@@ -45,14 +63,20 @@ class Envelope:
     next_page: str | None
 
 
-def envelope(b: dict[str, Any], where: str, *, next_required: bool = False) -> Envelope:
-    """Check the envelope; ``has_more`` without a cursor would make us stop early and miss spend."""
+def listing(b: dict[str, Any], where: str) -> tuple[list[Any], bool]:
+    """The ``data`` list and ``has_more`` flag every paged admin-API answer carries."""
     data = b.get("data")
     if not isinstance(data, list):
         raise MalformedResponse(f"{where}: no 'data' list")
     has_more = b.get("has_more")
     if not isinstance(has_more, bool):
         raise MalformedResponse(f"{where}: 'has_more' is not a boolean")
+    return data, has_more
+
+
+def envelope(b: dict[str, Any], where: str, *, next_required: bool = False) -> Envelope:
+    """Check the envelope; ``has_more`` without a cursor would make us stop early and miss spend."""
+    data, has_more = listing(b, where)
     if next_required and "next_page" not in b:
         raise MalformedResponse(f"{where}: no 'next_page'")
     nxt = opt_str(b.get("next_page"), f"{where}.next_page")

@@ -15,8 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from killswitch.errors import MalformedResponse
-from killswitch.model import to_decimal, utc
-from killswitch.providers._admin_api.shapes import count, envelope, obj, opt_str
+from killswitch.model import utc
+from killswitch.providers._admin_api.shapes import count, decimal, envelope, obj, opt_str
 
 WORKBENCH = "workbench"  # api_key_id is null for usage in the Console Workbench (no API key)
 DEFAULT_WORKSPACE = "default"  # workspace_id is null for the organization's default workspace
@@ -127,13 +127,8 @@ def cents(v: Any, where: str) -> Decimal:
     """A cost ``amount``: a decimal STRING in cents ("123.45" is $1.2345). Returns USD."""
     if not isinstance(v, str):
         raise MalformedResponse(f"{where} is not a decimal string of cents")
-    try:
-        amount = to_decimal(v, field_name=where)
-    except ValueError as exc:
-        raise MalformedResponse(str(exc)) from None
-    if amount < 0:
-        raise MalformedResponse(f"{where} is negative; refusing to let it reduce spend")
-    return amount / 100
+    negative = "{where} is negative; refusing to let it reduce spend"
+    return decimal(v, where, negative=negative) / 100
 
 
 @dataclass(frozen=True, slots=True)

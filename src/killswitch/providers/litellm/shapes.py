@@ -23,29 +23,17 @@ from decimal import Decimal
 from typing import Any
 
 from killswitch.errors import MalformedResponse
-from killswitch.model import to_decimal
+from killswitch.providers._admin_api.shapes import decimal, obj
 
 # Float sums computed by the proxy can disagree in the last bits; below this they are equal.
 EPSILON = Decimal("0.000001")
-
-
-def obj(v: Any, where: str) -> dict[str, Any]:
-    if not isinstance(v, dict):
-        raise MalformedResponse(f"{where} is not an object")
-    return v
 
 
 def usd(v: Any, where: str) -> Decimal:
     """A USD amount: a JSON number (the proxy's floats), finite and not negative."""
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise MalformedResponse(f"{where} is not a number")
-    try:
-        amount = to_decimal(v, field_name=where)
-    except ValueError as exc:
-        raise MalformedResponse(str(exc)) from None
-    if amount < 0:
-        raise MalformedResponse(f"{where} is negative")
-    return amount
+    return decimal(v, where, negative="{where} is negative")
 
 
 def optional_usd(v: Any, where: str) -> Decimal | None:

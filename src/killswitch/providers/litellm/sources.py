@@ -27,6 +27,7 @@ from killswitch.model import (
     PollResult,
     SpendObservation,
 )
+from killswitch.providers._admin_api.shapes import obj
 from killswitch.providers.litellm import shapes
 
 DAILY_PATH = "/user/daily/activity"
@@ -55,9 +56,7 @@ class DailyActivitySource:
         for page in range(1, self.max_pages + 1):
             body = await self.http.json("GET", DAILY_PATH, params={**params, "page": page})
             acc.add_page(body, f"{DAILY_PATH} page {page}")
-            meta = shapes.obj(
-                shapes.obj(body, DAILY_PATH).get("metadata"), f"{DAILY_PATH}.metadata"
-            )
+            meta = obj(obj(body, DAILY_PATH).get("metadata"), f"{DAILY_PATH}.metadata")
             more = meta.get("has_more")
             if not isinstance(more, bool):
                 raise MalformedResponse(f"{DAILY_PATH}.metadata.has_more is not a boolean")

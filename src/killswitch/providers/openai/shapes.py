@@ -15,9 +15,16 @@ from decimal import Decimal
 from typing import Any
 
 from killswitch.errors import MalformedResponse
-from killswitch.model import to_decimal
 from killswitch.pricing import TokenUsage
-from killswitch.providers._admin_api.shapes import count, envelope, obj, opt_count, opt_str
+from killswitch.providers._admin_api.shapes import (
+    count,
+    decimal,
+    envelope,
+    listing,
+    obj,
+    opt_count,
+    opt_str,
+)
 
 NO_PROJECT = "no-project"  # project_id null although grouped: not a project we can act on
 NO_KEY = "no-key"  # api_key_id null (e.g. usage without an API key)
@@ -202,10 +209,7 @@ def cost_row(b: Bucket, r: dict[str, Any], where: str) -> CostRow:
     currency = amount.get("currency")
     if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
         raise MalformedResponse(f"{where}.amount.currency is not a currency code")
-    try:
-        usd = to_decimal(value, field_name=f"{where}.amount.value")
-    except ValueError as exc:
-        raise MalformedResponse(str(exc)) from None
+    usd = decimal(value, f"{where}.amount.value")
     return CostRow(
         start=b.start,
         end=b.end,
@@ -265,12 +269,7 @@ def list_page(body: Any, where: str) -> ListPage:
     b = obj(body, where)
     if b.get("object") != "list":
         raise MalformedResponse(f"{where}: object is not 'list'")
-    data = b.get("data")
-    if not isinstance(data, list):
-        raise MalformedResponse(f"{where}: no 'data' list")
-    has_more = b.get("has_more")
-    if not isinstance(has_more, bool):
-        raise MalformedResponse(f"{where}: 'has_more' is not a boolean")
+    data, has_more = listing(b, where)
     items = [obj(x, f"{where}.data[{i}]") for i, x in enumerate(data)]
     last = opt_str(b.get("last_id"), f"{where}.last_id")
     if last is None and items:

@@ -17,8 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from killswitch.errors import MalformedResponse
-from killswitch.model import to_decimal
-from killswitch.providers._admin_api.shapes import obj
+from killswitch.providers._admin_api.shapes import decimal, obj
 
 KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
@@ -27,11 +26,7 @@ def cents_string(v: Any, where: str) -> Decimal:
     """USD cents as a string of digits ("1234" is $12.34) [D: "in USD cents", string]."""
     if not isinstance(v, str):
         raise MalformedResponse(f"{where} is not a string of USD cents")
-    try:
-        amount = to_decimal(v, field_name=where)
-    except ValueError as exc:
-        raise MalformedResponse(str(exc)) from None
-    return amount / 100
+    return decimal(v, where) / 100
 
 
 def _val(v: Any, where: str) -> Decimal:
