@@ -276,14 +276,37 @@ def keys(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def bench_poll(n: int, repeat: int) -> tuple[list[float], list[float]]:
-    body_pages = {}
-    data = keys(n)
-    for off in range(0, n + 1, 100):
-        body_pages[off] = json.dumps({"data": data[off : off + 100]}).encode()
+def key_pages(data: list[dict[str, Any]]) -> dict[int, bytes]:
+    """The OpenRouter /keys listing of ``data``, 100 keys a page, pre-encoded by offset (the last
+    page is short or empty, which ends the listing)."""
+    return {
+        off: json.dumps({"data": data[off : off + 100]}).encode()
+        for off in range(0, len(data) + 1, 100)
+    }
+
+
+def serve_keys(pages: dict[int, bytes]) -> StandIn:
+    """A started loopback OpenRouter serving ``pages`` (read per request: callers may swap one)."""
     s = StandIn()
-    s.route("GET", "/api/v1/keys")(lambda r: (200, body_pages[int(r.query["offset"][0])]))
-    s.start()
+    s.route("GET", "/api/v1/keys")(lambda r: (200, pages[int(r.query["offset"][0])]))
+    return s.start()
+
+
+async def raw_fetch(base_url: str) -> None:
+    """The floor for a poll: a plain httpx client fetching every page of the listing."""
+    async with httpx.AsyncClient(base_url=base_url) as c:
+        off = 0
+        while True:
+            page = (
+                await c.get("/keys", params={"include_disabled": "true", "offset": off})
+            ).json()["data"]
+            if len(page) < 100:
+                break
+            off += 100
+
+
+def bench_poll(n: int, repeat: int) -> tuple[list[float], list[float]]:
+    s = serve_keys(key_pages(keys(n)))
     try:
         cfg = OpenRouterConfig(type="openrouter", api_key="sk-bench", base_url=f"{s.url}/api/v1")
 
@@ -293,18 +316,9 @@ def bench_poll(n: int, repeat: int) -> tuple[list[float], list[float]]:
             assert r.ok and len(r.observations) == 4 * n, r.error
             await p.aclose()
 
-        async def raw() -> None:
-            async with httpx.AsyncClient(base_url=f"{s.url}/api/v1") as c:
-                off = 0
-                while True:
-                    page = (
-                        await c.get("/keys", params={"include_disabled": "true", "offset": off})
-                    ).json()["data"]
-                    if len(page) < 100:
-                        break
-                    off += 100
-
-        return interleaved(lambda: asyncio.run(ours()), lambda: asyncio.run(raw()), repeat)
+        return interleaved(
+            lambda: asyncio.run(ours()), lambda: asyncio.run(raw_fetch(f"{s.url}/api/v1")), repeat
+        )
     finally:
         s.stop()
 
