@@ -4,8 +4,9 @@ Run: `make bench` or `.venv/bin/python benchmarks/bench.py [--quick] [--smoke] [
 Each row and its floor run interleaved (row, floor, row, floor, ...), median of the runs. Prints a
 Markdown table, writes benchmarks/results/latest.{json,md} (gitignored), and with
 --update-readme replaces the table between the README's bench markers. Numbers depend on the
-machine; the README table records ours. benchmarks/bench_state_growth.py and
-benchmarks/forecast.py (overshoot, forecast vs reactive kills) run too when present.
+machine; the README table records ours. benchmarks/bench_cycle.py supplies the whole-cycle and
+kill-latency rows; benchmarks/bench_state_growth.py and benchmarks/forecast.py (overshoot,
+forecast vs reactive kills) run too when present.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import bench_cycle  # imports this module back (run as a script, it is loaded twice)
 import httpx
 from prometheus_client import generate_latest
 
@@ -382,6 +384,7 @@ def run(quick: bool, smoke: bool) -> list[tuple[str, str, str]]:
             f"{med(raw)} (plain httpx, same pages)",
         )
     )
+    rows += bench_cycle.run(n_keys, rep)  # whole cycles and kill latency on the real engine
     modes: list[tuple[PerTarget, int]] = [("breaching", 2000), ("all", 2000), ("all", 10**9)]
     for mode, cap in modes:
         scrape, plain, size, publish_ms = bench_metrics(n_keys, rep, mode, cap)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench import key_pages, keys, observations, plain_loop, raw_fetch, serve_keys
+from bench import key_pages, keys, observations, plain_loop, raw_fetch
 from bench_state_growth import _split_cpu
 
 from killswitch import config as cfgmod
