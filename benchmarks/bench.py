@@ -4,8 +4,9 @@ Run: `make bench` or `.venv/bin/python benchmarks/bench.py [--quick] [--smoke] [
 Each row and its floor run interleaved (row, floor, row, floor, ...), median of the runs. Prints a
 Markdown table, writes benchmarks/results/latest.{json,md} (gitignored), and with
 --update-readme replaces the table between the README's bench markers. Numbers depend on the
-machine; the README table records ours. benchmarks/bench_state_growth.py and
-benchmarks/forecast.py (overshoot, forecast vs reactive kills) run too when present.
+machine; the README table records ours. benchmarks/bench_cycle.py supplies the whole-cycle and
+kill-latency rows; benchmarks/bench_state_growth.py and benchmarks/forecast.py (overshoot,
+forecast vs reactive kills) run too when present.
 """
 
 from __future__ import annotations
@@ -276,14 +277,37 @@ def keys(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def bench_poll(n: int, repeat: int) -> tuple[list[float], list[float]]:
-    body_pages = {}
-    data = keys(n)
-    for off in range(0, n + 1, 100):
-        body_pages[off] = json.dumps({"data": data[off : off + 100]}).encode()
+def key_pages(data: list[dict[str, Any]]) -> dict[int, bytes]:
+    """The OpenRouter /keys listing of ``data``, 100 keys a page, pre-encoded by offset (the last
+    page is short or empty, which ends the listing)."""
+    return {
+        off: json.dumps({"data": data[off : off + 100]}).encode()
+        for off in range(0, len(data) + 1, 100)
+    }
+
+
+def serve_keys(pages: dict[int, bytes]) -> StandIn:
+    """A started loopback OpenRouter serving ``pages`` (read per request: callers may swap one)."""
     s = StandIn()
-    s.route("GET", "/api/v1/keys")(lambda r: (200, body_pages[int(r.query["offset"][0])]))
-    s.start()
+    s.route("GET", "/api/v1/keys")(lambda r: (200, pages[int(r.query["offset"][0])]))
+    return s.start()
+
+
+async def raw_fetch(base_url: str) -> None:
+    """The floor for a poll: a plain httpx client fetching every page of the listing."""
+    async with httpx.AsyncClient(base_url=base_url) as c:
+        off = 0
+        while True:
+            page = (
+                await c.get("/keys", params={"include_disabled": "true", "offset": off})
+            ).json()["data"]
+            if len(page) < 100:
+                break
+            off += 100
+
+
+def bench_poll(n: int, repeat: int) -> tuple[list[float], list[float]]:
+    s = serve_keys(key_pages(keys(n)))
     try:
         cfg = OpenRouterConfig(type="openrouter", api_key="sk-bench", base_url=f"{s.url}/api/v1")
 
@@ -293,18 +317,9 @@ def bench_poll(n: int, repeat: int) -> tuple[list[float], list[float]]:
             assert r.ok and len(r.observations) == 4 * n, r.error
             await p.aclose()
 
-        async def raw() -> None:
-            async with httpx.AsyncClient(base_url=f"{s.url}/api/v1") as c:
-                off = 0
-                while True:
-                    page = (
-                        await c.get("/keys", params={"include_disabled": "true", "offset": off})
-                    ).json()["data"]
-                    if len(page) < 100:
-                        break
-                    off += 100
-
-        return interleaved(lambda: asyncio.run(ours()), lambda: asyncio.run(raw()), repeat)
+        return interleaved(
+            lambda: asyncio.run(ours()), lambda: asyncio.run(raw_fetch(f"{s.url}/api/v1")), repeat
+        )
     finally:
         s.stop()
 
@@ -368,6 +383,11 @@ def run(quick: bool, smoke: bool) -> list[tuple[str, str, str]]:
             f"{med(raw)} (plain httpx, same pages)",
         )
     )
+    # Whole cycles and kill latency on the real engine. Imported here: bench_cycle imports this
+    # module's helpers, and either file may be the script that was run.
+    import bench_cycle
+
+    rows += bench_cycle.run(n_keys, rep)
     modes: list[tuple[PerTarget, int]] = [("breaching", 2000), ("all", 2000), ("all", 10**9)]
     for mode, cap in modes:
         scrape, plain, size, publish_ms = bench_metrics(n_keys, rep, mode, cap)

@@ -20,6 +20,8 @@ def test_bench_runs_in_smoke_mode_and_prints_its_table() -> None:
     assert r.returncode == 0, r.stderr[-2000:]
     assert "| figure | this build (median) | floor, same run (median) |" in r.stdout
     assert "`/metrics` at 200 keys" in r.stdout and "Traceback" not in r.stderr
+    assert "one 200-key cycle (poll + record + evaluate + act + publish)" in r.stdout
+    assert "detection -> disable request at 200 keys" in r.stdout
 
 
 def test_forecast_benchmark_runs_in_smoke_mode_and_prints_its_table() -> None:
