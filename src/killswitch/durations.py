@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -35,3 +38,13 @@ def format_duration(td: timedelta) -> str:
         if secs and secs % size == 0:
             return f"{secs // size}{unit}"
     return f"{secs}s"
+
+
+def _parse_or_none(v: Any) -> Any:
+    """Parse operator duration text; leave ``None`` for pydantic to judge."""
+    return None if v is None else parse_duration(v)
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_or_none)]
+"""A ``timedelta`` config field that also accepts duration text (``"90s"``, ``"1h"``): the type
+carries the parsing, so a provider's config field only has to be annotated."""

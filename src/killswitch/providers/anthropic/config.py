@@ -15,9 +15,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 
-from killswitch.durations import format_duration
+from killswitch.durations import Duration, format_duration
 from killswitch.plugins import ProviderConfig
-from killswitch.providers._kit.cloud import Duration
 from killswitch.providers._kit.validators import is_loopback as is_loopback_host
 
 ANTHROPIC_MIN_INTERVAL = timedelta(seconds=60)

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from killswitch.durations import Duration
 from killswitch.plugins import ProviderConfig
-from killswitch.providers._kit.cloud import Duration
 from killswitch.providers._kit.validators import one_of
 
 _CE_DIMENSIONS = {

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from killswitch.durations import Duration
 from killswitch.plugins import ProviderConfig
-from killswitch.providers._kit.cloud import Duration
 from killswitch.providers._kit.validators import is_loopback
 from killswitch.providers.azure.ids import normalize_scope
 

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from killswitch.durations import Duration
 from killswitch.plugins import ProviderConfig
-from killswitch.providers._kit.cloud import Duration
 from killswitch.providers._kit.validators import matching, parsed_by, unique
 
 # Project ids are 6-30 characters today; older and domain-scoped ones ("example.com:x") differ,

@@ -19,8 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from killswitch.durations import Duration
 from killswitch.plugins import ProviderConfig
-from killswitch.providers._kit.cloud import Duration
 
 UsageType = Literal["completions", "embeddings", "audio_speeches", "audio_transcriptions", "images"]
 ALL_USAGE_TYPES: tuple[UsageType, ...] = (
