@@ -341,9 +341,12 @@ class Engine:
         now: datetime,
         *,
         persist: bool = True,
+        defer: bool = False,
     ) -> None:
         """Take polls into the ledger and source health; with ``persist`` also into the store
-        and the outbox (``plan`` records with ``persist=False``: it changes nothing)."""
+        and the outbox (``plan`` records with ``persist=False``: it changes nothing). A cycle
+        passes ``defer=True`` and calls :meth:`store_polls` once it has acted: evaluation reads
+        the ledger, and a kill should not wait for the observation writes and pruning."""
         for name, result in results.items():
             if result.error is not None:  # sources build errors from provider answers: scrub
                 result = replace(result, error=redact(result.error))
@@ -366,8 +369,20 @@ class Engine:
             for event in self._health(provider_name, name, result, now):
                 if persist:
                     self.enqueue(event)
-            self.retention.after_poll(name, now, persist=persist)
         self.metrics.snapshot.now = now
+        if not defer:
+            self.store_polls(results, now, persist=persist)
+
+    def store_polls(
+        self, results: Mapping[str, PollResult], now: datetime, *, persist: bool = True
+    ) -> None:
+        """The observations into the store (the next start warms its ledger from them; a crash
+        before this only loses readings the next poll takes again), then retention: the ledger
+        and, every ``prune_every``, the store forget what no window needs."""
+        for name, result in results.items():
+            if persist and result.ok:
+                self.store.record_observations(result.observations)
+            self.retention.after_poll(name, now, persist=persist)
 
     def _take(self, provider_name: str, result: PollResult, now: datetime, persist: bool) -> None:
         """A successful poll: observations, counters, per-source gauges and events."""
@@ -387,7 +402,6 @@ class Engine:
                 merged[(("provider", provider_name), *lbls)] = v
             gauges[gname] = merged
         if persist:
-            self.store.record_observations(result.observations)
             for ev in result.events:
                 self._source_event(provider_name, ev, now)
 
@@ -601,13 +615,15 @@ class Engine:
             now = self.clock()
             report = CycleReport(provider_name)
             report.polls = await self.poll(provider_name, now)
-            await self.offload(self.record, provider_name, report.polls, now)
+            await self.offload(self.record, provider_name, report.polls, now, defer=True)
             async with self._deciding[provider_name]:
                 if self._deciding_shared(provider_name):  # another cycle may have decided since
                     now = self.clock()
                 report.evaluations = await self.offload(self.evaluate, provider_name, now)
                 if act:
                     await self.act(report.evaluations, now)
+                await self.offload(self.store_polls, report.polls, now)
+                if act:
                     await self.sync_caps(provider_name, now)
                 await self.offload(self.publish, report.evaluations, now)
             return report

@@ -86,7 +86,7 @@ class Journal:
         mode = KillMode.DRY_RUN if plan.dry_run else KillMode.ENFORCE
         with self.store.tx() as conn:
             ids = self.store.journal_add(conn, rows, now)
-            st = self.store.states(d.budget, conn).get(d.group)
+            st = self.store.state(d.budget, d.group, conn)
             self.store.save_states(d.budget, {d.group: _killed(st, d, mode)}, now, conn)
         return ids
 
@@ -276,7 +276,7 @@ class Journal:
         return next((k.prior or {} for k in kills if k.id == restore_row.kill_id), {})
 
     def state(self, budget: str, group: str) -> TargetState | None:
-        return self.store.states(budget).get(group)
+        return self.store.state(budget, group)
 
     # ---- killed marks ------------------------------------------------------------------
     def mark_killed(self, d: Decision, now: datetime, mode: KillMode) -> None:

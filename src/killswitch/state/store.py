@@ -19,7 +19,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Text,
+    and_,
+    cast,
+    create_engine,
+    delete,
+    event,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
@@ -187,6 +199,7 @@ class Store:
         # entry, since that transaction may roll back). Statuses: what this store last wrote;
         # trusted only while the budget's heartbeat row still names this store as its writer.
         self._states_seen: dict[str, dict[str, TargetState]] = {}
+        self._state_texts: dict[str, dict[str, TargetState]] = {}  # see _decode_states
         self._status_written: dict[str, dict[str, dict[str, Any]]] = {}
         self._writer = uuid.uuid4().hex
 
@@ -448,13 +461,41 @@ class Store:
     # ---- budget state -------------------------------------------------------------------
     def states(self, budget: str, conn: Connection | None = None) -> dict[str, TargetState]:
         s = t.target_states
-        q = select(s.c.grp, s.c.state).where(s.c.budget == budget)
+        q = select(s.c.grp, cast(s.c.state, Text)).where(s.c.budget == budget)
         if conn is not None:
-            return {g: TargetState.from_json(v) for g, v in conn.execute(q)}
+            return self._decode_states(budget, conn.execute(q))
         with self.engine.connect() as c:
-            out = {g: TargetState.from_json(v) for g, v in c.execute(q)}
+            out = self._decode_states(budget, c.execute(q))
         self._states_seen[budget] = dict(out)
         return out
+
+    def _decode_states(
+        self, budget: str, rows: Iterable[tuple[str, str]]
+    ) -> dict[str, TargetState]:
+        """Each distinct stored text is parsed once: the state of a group that did not change
+        since the last read (nearly all of 10k, every cycle) is a dict lookup, not a JSON parse.
+        The cache holds the texts of this read only, so it stays the size of the budget."""
+        known = self._state_texts.get(budget, {})
+        texts: dict[str, TargetState] = {}
+        out = {}
+        for g, raw in rows:
+            st = known.get(raw) or texts.get(raw)
+            if st is None:
+                st = TargetState.from_json(json.loads(raw))
+            texts[raw] = out[g] = st
+        self._state_texts[budget] = texts
+        return out
+
+    def state(self, budget: str, group: str, conn: Connection | None = None) -> TargetState | None:
+        """One group's state: a kill marks its own group without reading the budget's 10k."""
+        s = t.target_states
+        q = select(s.c.state).where(s.c.budget == budget, s.c.grp == group)
+        if conn is not None:
+            v = conn.execute(q).scalar()
+        else:
+            with self.engine.connect() as c:
+                v = c.execute(q).scalar()
+        return TargetState.from_json(v) if v is not None else None
 
     def save_states(
         self,
