@@ -84,6 +84,8 @@ class Money:
 
 def utc(dt: datetime) -> datetime:
     """Normalise to aware UTC; a naive datetime is a bug at the edge, so refuse it."""
+    if dt.tzinfo is UTC:  # already normalised (nearly every call): no new object
+        return dt
     if dt.tzinfo is None:
         raise ValueError("naive datetime: every time inside killswitch is timezone-aware")
     return dt.astimezone(UTC)

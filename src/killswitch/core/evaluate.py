@@ -52,12 +52,34 @@ class BudgetRule:
     # how to act on this budget's decisions; carried by each Decision, opaque to the core
     policy: BudgetPolicy | None = None
     forecast: ForecastRule | None = None
+    # Derived once per rule, not once per evaluation (100k separate budgets: 100k calls).
+    kill_line: Decimal = field(init=False, repr=False, compare=False)
+    # (threshold, its line in money, its name in state), below the kill line only
+    warn_lines: tuple[tuple[Decimal, Decimal, str], ...] = field(
+        init=False, repr=False, compare=False
+    )
+    acting: BudgetPolicy = field(init=False, repr=False, compare=False)
+    # the lowest warning line (None: no warning below the kill line): under it, nothing to warn
+    warn_floor: Decimal | None = field(init=False, repr=False, compare=False)
+    kill_text: str = field(init=False, repr=False, compare=False)  # "100% = 10 USD", for reasons
 
-    def acting(self) -> BudgetPolicy:
-        """The policy decisions carry; a bare one (no actions, no provider) when none is set."""
-        if self.policy is not None:
-            return self.policy
-        return BudgetPolicy(self.name, "", self.limit, self.window, alert_only=not self.enforce)
+    def __post_init__(self) -> None:
+        limit = self.limit.amount
+        warn_lines = tuple((t, limit * t, _fmt(t)) for t in self.warn_at if t < self.kill_at)
+        # the policy decisions carry; a bare one (no actions, no provider) when none is set
+        acting = self.policy or BudgetPolicy(
+            self.name, "", self.limit, self.window, alert_only=not self.enforce
+        )
+        kill_line = limit * self.kill_at
+        derived = {
+            "kill_line": kill_line,
+            "kill_text": f"{_fmt(self.kill_at * 100)}% = {_fmt(kill_line)} {self.limit.currency}",
+            "warn_lines": warn_lines,
+            "warn_floor": min((line for _, line, _ in warn_lines), default=None),
+            "acting": acting,
+        }
+        for name, value in derived.items():  # frozen: set the way dataclasses set fields
+            object.__setattr__(self, name, value)
 
 
 @dataclass(slots=True)
@@ -67,6 +89,9 @@ class Evaluation:
     states: dict[str, TargetState] = field(default_factory=dict)
     # this cycle's (as_of, spend) per group, for the caller's history (forecast budgets only)
     samples: dict[str, Sample] = field(default_factory=dict)
+
+
+_BLANK = TargetState()  # the state of a group never seen before (immutable: shared)
 
 
 def _dims(dims: Mapping[str, set[str]]) -> dict[str, tuple[str, ...]]:
@@ -95,6 +120,8 @@ def evaluate(
     describes; default ``now``) feed the forecast of a rule that has one."""
     now = utc(now)
     window = rule.window.at(now)
+    # the usual case: no coverage (no source vouches for missing buckets), nothing to merge
+    vouched = bool(coverage) and covered(coverage, window.start, min(now, window.end))
     grouped: dict[str, dict[str, list[SpendObservation]]] = {}
     for g, o in _in_groups(rule.scope, observations):
         by_target = grouped.get(g)
@@ -104,21 +131,19 @@ def evaluate(
             by_target[o.target].append(o)
         else:
             by_target[o.target] = [o]
-    groups = (
-        set(grouped)
-        | set(rule.scope.declared_groups())
-        | {g for g, st in prior.items() if st.killed}
-    )
-    ctx = _Context(rule, window, covered(coverage, window.start, min(now, window.end)))
+    groups = set(grouped)
+    groups.update(rule.scope.declared_groups())
+    if prior:
+        groups.update(g for g, st in prior.items() if st.killed)
+    ctx = _Context(rule, window, vouched)
     ctx.now, ctx.stale, ctx.history = now, stale, history or {}
     ctx.forecasting = True
     ctx.as_of = utc(data_as_of) if data_as_of is not None else now
     out = Evaluation()
-    blank = TargetState()
     currency = rule.limit.currency
-    for g in sorted(groups):
-        gs = group_spend(grouped.get(g, {}), window, currency, now, coverage, vouched=ctx.vouched)
-        _judge_group(ctx, g, gs, prior.get(g, blank), out, stale)
+    for g in sorted(groups) if len(groups) > 1 else groups:
+        gs = group_spend(grouped.get(g, {}), window, currency, now, coverage, vouched=vouched)
+        _judge_group(ctx, g, gs, prior.get(g, _BLANK), out, stale)
     return out
 
 
@@ -134,9 +159,8 @@ def judge(
     budget across providers source by source, then calls this)."""
     ctx = _Context(rule, window, False)
     out = Evaluation()
-    blank = TargetState()
     for g in sorted(spends):
-        _judge_group(ctx, g, spends[g], prior.get(g, blank), out, stale)
+        _judge_group(ctx, g, spends[g], prior.get(g, _BLANK), out, stale)
     return out
 
 
@@ -162,14 +186,12 @@ def _in_groups(
 def _judge_group(
     ctx: _Context, g: str, gs: GroupSpend, st: TargetState, out: Evaluation, stale: bool
 ) -> None:
-    ge = _Group(ctx, g, gs, st)
+    ge = _Group(ctx, g, gs, st, out.decisions)
     ge.alert_incomplete()
     ge.warn()
     ge.breach_or_restore()
     if ctx.forecasting and ctx.rule.forecast is not None:
         ge.forecast(ctx.rule.forecast, out.samples)
-    if ge.decisions:
-        out.decisions += ge.decisions
     out.states[g] = ge.state()
     out.statuses.append(ge.status(stale))
 
@@ -197,12 +219,7 @@ class _Context:
         self.stale = False
         self.forecasting = False  # only evaluate() knows now and the history a forecast needs
         self.history: Mapping[str, Sequence[Sample]] = {}
-        self.policy = rule.acting()
-        self.kill_line = rule.limit.amount * rule.kill_at
-        # (threshold, its line in money, its name in state), below the kill line only
-        self.warn_lines = tuple(
-            (t, rule.limit.amount * t, _fmt(t)) for t in rule.warn_at if t < rule.kill_at
-        )
+        self.policy, self.kill_line, self.warn_lines = rule.acting, rule.kill_line, rule.warn_lines
 
 
 class _Group:
@@ -232,7 +249,9 @@ class _Group:
         "window_start",
     )
 
-    def __init__(self, ctx: _Context, group: str, gs: GroupSpend, st: TargetState) -> None:
+    def __init__(
+        self, ctx: _Context, group: str, gs: GroupSpend, st: TargetState, out: list[Decision]
+    ) -> None:
         self.ctx, self.rule, self.policy, self.window = ctx, ctx.rule, ctx.policy, ctx.window
         self.group, self.gs, self.prior = group, gs, st
         self.window_start, self.warned = st.window_start, st.warned
@@ -241,7 +260,7 @@ class _Group:
         self.incomplete_alerted = st.incomplete_alerted
         self.breach_alerted_window = st.breach_alerted_window
         self.forecast_warned = st.forecast_warned_window
-        self.decisions: list[Decision] = []
+        self.decisions = out  # the evaluation's list: a group appends its decisions there
         self.spend = gs.amount
         # Partial data is "incomplete" (alerted, fail_closed applies); no data at all is its own
         # state: normal right after a window resets, and never read as zero.
@@ -311,8 +330,8 @@ class _Group:
 
     def warn(self) -> None:
         """Once per threshold per window; only the highest newly crossed fires."""
-        spend = self.spend
-        if spend is None or self.prior.killed:
+        spend, floor = self.spend, self.rule.warn_floor
+        if spend is None or floor is None or spend.amount < floor or self.prior.killed:
             return
         amount, warned = spend.amount, self.warned
         crossed = [(t, name) for t, line, name in self.ctx.warn_lines if amount >= line]
@@ -344,10 +363,7 @@ class _Group:
 
     def _breach(self) -> None:
         rule = self.rule
-        reason = (
-            f"spend {self.spent()} is at or above the kill line "
-            f"({_fmt(rule.kill_at * 100)}% = {_fmt(self.ctx.kill_line)} {rule.limit.currency})"
-        )
+        reason = f"spend {self.spent()} is at or above the kill line ({rule.kill_text})"
         if self.fail_closed_breach:
             reason = f"data is incomplete and fail_closed is set ({'; '.join(self.gs.notes)})"
         if rule.enforce:
@@ -396,7 +412,7 @@ class _Group:
             self._state(),
             incomplete=self.incomplete,
             stale=stale,
-            detail="; ".join(self.gs.notes),
+            detail="; ".join(self.gs.notes) if self.gs.notes else "",
             sources=self.gs.parts,
         )
 
@@ -410,6 +426,7 @@ class _Group:
             return BudgetState.NO_DATA
         if self.incomplete:
             return BudgetState.INCOMPLETE
-        if any(spend.amount >= line for _, line, _ in self.ctx.warn_lines):
+        floor = self.rule.warn_floor
+        if floor is not None and spend.amount >= floor:
             return BudgetState.WARNING
         return BudgetState.OK
