@@ -19,9 +19,9 @@ from decimal import Decimal
 
 import structlog
 
-from killswitch.errors import MalformedResponse, SourceError
+from killswitch.errors import MalformedResponse
 from killswitch.model import Coverage, Money, ObservationKind, PollResult, SpendObservation
-from killswitch.providers._admin_api.costs import DAY, SnapshotCache, floor_day
+from killswitch.providers._admin_api.costs import DAY, BilledReader, BilledSource, floor_day
 from killswitch.providers.openai.client import COSTS_PATH, AdminAPI, unix
 from killswitch.providers.openai.config import COSTS_PAGE_LIMIT, OpenAIConfig
 from killswitch.providers.openai.shapes import CostRow, cost_rows
@@ -37,16 +37,12 @@ class CostSnapshot:
     fetched_at: datetime
 
 
-class CostReader:
+class CostReader(BilledReader[CostSnapshot]):
     def __init__(self, api: AdminAPI, cfg: OpenAIConfig) -> None:
+        super().__init__(cfg.reconcile_interval)
         self.api = api
-        self.cache: SnapshotCache[CostSnapshot] = SnapshotCache(cfg.reconcile_interval)
 
-    async def read(self, now: datetime, start: datetime) -> CostSnapshot:
-        start = floor_day(start)
-        fresh = self.cache.fresh(now, start)
-        if fresh is not None:
-            return fresh
+    async def fetch(self, now: datetime, start: datetime) -> CostSnapshot:
         params: list[tuple[str, str | int]] = [
             ("start_time", unix(start)),
             ("bucket_width", "1d"),
@@ -66,7 +62,7 @@ class CostReader:
                 log.warning("negative cost line left out", project=r.project, day=str(r.start))
                 continue
             rows.append(r)
-        return self.cache.keep(CostSnapshot(rows, start, now))
+        return CostSnapshot(rows, start, now)
 
     async def month_to_date(self, project: str, now: datetime) -> Decimal:
         """Billed USD of one project since the start of the UTC month (lags real spend)."""
@@ -81,17 +77,10 @@ class CostReader:
         return sum((r.amount for r in rows if r.currency == "USD" and r.amount > 0), Decimal(0))
 
 
-class CostsSource:
+class CostsSource(BilledSource[CostSnapshot]):
     name = NAME
 
-    def __init__(self, reader: CostReader) -> None:
-        self.reader = reader
-
-    async def poll(self, now: datetime, since: datetime) -> PollResult:
-        try:
-            snap = await self.reader.read(now, since)
-        except SourceError as exc:
-            return PollResult(self.name, error=str(exc))
+    def report(self, snap: CostSnapshot, now: datetime) -> PollResult:
         merged: dict[tuple[str, str, datetime, datetime, str], Decimal] = {}
         for r in snap.rows:
             k = (r.project, r.line_item, r.start, r.end, r.currency)
