@@ -56,7 +56,7 @@ class AdminAPI:
         async def one(cursor: str | None) -> tuple[Page, bool, str | None]:
             q = list(params) + ([("page", cursor)] if cursor else [])
             p = page(await self.http.json("GET", path, params=q), f"GET {path}")
-            return p, p.has_more, p.next_page
+            return p, p.has_more, p.cursor
 
         return await follow(one, f"GET {path}", MAX_PAGES, "next_page")
 

@@ -49,7 +49,7 @@ class AdminAPI:
         async def one(cursor: str | None) -> tuple[Page, bool, str | None]:
             q = list(params) + ([("page", cursor)] if cursor else [])
             p = page(await self.http.json("GET", path, params=q), f"GET {path}")
-            return p, p.has_more, p.next_page
+            return p, p.has_more, p.cursor
 
         return await follow(one, f"GET {path}", MAX_PAGES, "next_page")
 
@@ -59,7 +59,7 @@ class AdminAPI:
         async def one(after: str | None) -> tuple[list[dict[str, Any]], bool, str | None]:
             q = list(params) + ([("after", after)] if after else [])
             lp = list_page(await self.http.json("GET", path, params=q), f"GET {path}")
-            return lp.data, lp.has_more, lp.last_id
+            return lp.data, lp.has_more, lp.cursor
 
         pages = await follow(one, f"GET {path}", MAX_PAGES, "last_id")
         return [item for data in pages for item in data]

@@ -53,7 +53,7 @@ class CostReader(BilledReader[CostSnapshot]):
         pages = await self.api.report(COSTS_PATH, params)
         where = f"GET {COSTS_PATH}"
         for p in pages:
-            for i, b in enumerate(p.buckets):
+            for i, b in enumerate(p.data):
                 if b.end - b.start != DAY:
                     raise MalformedResponse(f"{where}.data[{i}]: a bucket is not one day long")
         rows = []

@@ -150,13 +150,13 @@ class UsageSource:
         pages = await self.api.report(path, params)
         where = f"GET {path}"
         for p in pages:
-            for i, b in enumerate(p.buckets):
+            for i, b in enumerate(p.data):
                 if b.end - b.start != WIDTHS[width] or b.start < start:
                     raise MalformedResponse(
                         f"{where}.data[{i}]: a bucket is not a {width} bucket inside the request"
                     )
         if end is not None:  # the minute read owns [end, now): never count a bucket twice
-            pages = [Page([b for b in p.buckets if b.start < end], False, None) for p in pages]
+            pages = [Page([b for b in p.data if b.start < end], False, None) for p in pages]
         return usage_rows(usage_type, pages, where)
 
     def _observations(self, rows: list[UsageRow], now: datetime) -> list[SpendObservation]:
