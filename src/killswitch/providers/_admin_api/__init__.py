@@ -6,5 +6,6 @@ every provider import this kit (and nothing of each other). One place for:
 * :mod:`.shapes`: the small response validators (object, count, optional string, page envelope);
 * :mod:`.pages`: cursor pagination that refuses to loop or to guess past its page limit;
 * :mod:`.costs`: the billed-cost snapshot cache, its reader and source bases, ``floor_day``;
-* :mod:`.reconcile`: estimate-vs-billed drift and the one rule for when it alerts.
+* :mod:`.reconcile`: estimate-vs-billed drift, the one rule for when it alerts, and the
+  usage sources' :class:`~.reconcile.Reconciler` (their estimates and when they last compared).
 """
