@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -56,6 +57,25 @@ def opt_str(v: Any, where: str) -> str | None:
     if v is not None and not isinstance(v, str):
         raise MalformedResponse(f"{where} is not a string or null")
     return v
+
+
+def span(
+    b: dict[str, Any], where: str, fields: tuple[str, str], when: Callable[[Any, str], datetime]
+) -> tuple[datetime, datetime, list[Any]]:
+    """A report bucket's ``[start, end)`` and its ``results`` list.
+
+    ``fields`` name its start and end (``starting_at``/``ending_at``, ``start_time``/
+    ``end_time``) and ``when`` parses one; a bucket that does not end after it starts is refused.
+    """
+    first, last = fields
+    start = when(b.get(first), f"{where}.{first}")
+    end = when(b.get(last), f"{where}.{last}")
+    if end <= start:
+        raise MalformedResponse(f"{where}: {last} is not after {first}")
+    results = b.get("results")
+    if not isinstance(results, list):
+        raise MalformedResponse(f"{where}: no 'results' list")
+    return start, end, results
 
 
 @dataclass(frozen=True)  # no slots: a frozen slotted generic breaks when built as Page[X](...)

@@ -18,7 +18,7 @@ from typing import Any
 from killswitch.errors import MalformedResponse
 from killswitch.model import utc
 from killswitch.providers._admin_api import shapes as admin_shapes
-from killswitch.providers._admin_api.shapes import count, decimal, envelope, obj, opt_str
+from killswitch.providers._admin_api.shapes import count, decimal, envelope, obj, opt_str, span
 
 WORKBENCH = "workbench"  # api_key_id is null for usage in the Console Workbench (no API key)
 DEFAULT_WORKSPACE = "default"  # workspace_id is null for the organization's default workspace
@@ -42,14 +42,7 @@ def page(body: Any, where: str) -> Page:
 
 
 def bucket_span(bucket: dict[str, Any], where: str) -> tuple[datetime, datetime, list[Any]]:
-    start = timestamp(bucket.get("starting_at"), f"{where}.starting_at")
-    end = timestamp(bucket.get("ending_at"), f"{where}.ending_at")
-    if end <= start:
-        raise MalformedResponse(f"{where}: ending_at is not after starting_at")
-    results = bucket.get("results")
-    if not isinstance(results, list):
-        raise MalformedResponse(f"{where}: no 'results' list")
-    return start, end, results
+    return span(bucket, where, ("starting_at", "ending_at"), timestamp)
 
 
 @dataclass(frozen=True, slots=True)

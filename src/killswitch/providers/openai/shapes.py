@@ -26,6 +26,7 @@ from killswitch.providers._admin_api.shapes import (
     obj,
     opt_count,
     opt_str,
+    span,
 )
 
 NO_PROJECT = "no-project"  # project_id null although grouped: not a project we can act on
@@ -86,13 +87,7 @@ def bucket(v: Any, where: str) -> Bucket:
     b = obj(v, where)
     if b.get("object") != "bucket":
         raise MalformedResponse(f"{where}: object is not 'bucket'")
-    start = unix(b.get("start_time"), f"{where}.start_time")
-    end = unix(b.get("end_time"), f"{where}.end_time")
-    if end <= start:
-        raise MalformedResponse(f"{where}: end_time is not after start_time")
-    results = b.get("results")
-    if not isinstance(results, list):
-        raise MalformedResponse(f"{where}: no 'results' list")
+    start, end, results = span(b, where, ("start_time", "end_time"), unix)
     return Bucket(start, end, [obj(r, f"{where}.results[{j}]") for j, r in enumerate(results)])
 
 
