@@ -8,7 +8,7 @@ the other reuses it while it is younger than ``reconcile_interval`` and covers t
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from killswitch.errors import SourceError
 from killswitch.model import PollResult
@@ -30,6 +30,7 @@ class Snapshot(Protocol):
 
 
 S = TypeVar("S", bound=Snapshot)
+A = TypeVar("A")  # the API client a reader reads through
 
 
 class SnapshotCache(Generic[S]):
@@ -51,14 +52,15 @@ class SnapshotCache(Generic[S]):
         return snap
 
 
-class BilledReader(Generic[S]):
+class BilledReader(Generic[A, S]):
     """The one reader of a billed-cost report, shared by the costs source and reconciliation.
 
     :meth:`read` answers from the kept snapshot while it is fresh and reads the report only
-    when it is not; subclasses say how one read is made (:meth:`fetch`).
+    when it is not; subclasses say how one read is made from ``api`` (:meth:`fetch`).
     """
 
-    def __init__(self, max_age: timedelta) -> None:
+    def __init__(self, api: A, max_age: timedelta) -> None:
+        self.api = api
         self.cache: SnapshotCache[S] = SnapshotCache(max_age)
 
     async def read(self, now: datetime, start: datetime) -> S:
@@ -79,7 +81,7 @@ class BilledSource(Generic[S]):
 
     name: str
 
-    def __init__(self, reader: BilledReader[S]) -> None:
+    def __init__(self, reader: BilledReader[Any, S]) -> None:
         self.reader = reader
 
     async def poll(self, now: datetime, since: datetime) -> PollResult:

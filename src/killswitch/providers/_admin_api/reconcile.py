@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Generic
+from typing import Any, Generic
 
 from killswitch.model import PollResult, SourceEvent
 from killswitch.plugins import ProviderContext
@@ -150,7 +150,7 @@ class Reconciler(Generic[S]):
     forget bins older than the first day they compare. Which days are compared stays theirs.
     """
 
-    def __init__(self, subject: Subject, costs: BilledReader[S], interval: timedelta) -> None:
+    def __init__(self, subject: Subject, costs: BilledReader[Any, S], interval: timedelta) -> None:
         self.subject = subject
         self.costs = costs
         self.interval = interval

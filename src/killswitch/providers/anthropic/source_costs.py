@@ -20,7 +20,6 @@ from killswitch.errors import SourceError
 from killswitch.model import Coverage, Money, ObservationKind, PollResult, SpendObservation
 from killswitch.providers._admin_api.costs import DAY, BilledReader, BilledSource
 from killswitch.providers.anthropic.client import COST_PATH, AdminAPI, RateLimited
-from killswitch.providers.anthropic.config import AnthropicConfig
 from killswitch.providers.anthropic.shapes import CostRow, bucket_spans, cost_rows
 
 NAME = "anthropic.costs"
@@ -34,11 +33,7 @@ class CostSnapshot:
     fetched_at: datetime
 
 
-class CostReader(BilledReader[CostSnapshot]):
-    def __init__(self, api: AdminAPI, cfg: AnthropicConfig) -> None:
-        super().__init__(cfg.reconcile_interval)
-        self.api = api
-
+class CostReader(BilledReader[AdminAPI, CostSnapshot]):
     async def fetch(self, now: datetime, start: datetime) -> CostSnapshot:
         params: list[tuple[str, str | int]] = [
             ("starting_at", start.isoformat().replace("+00:00", "Z")),

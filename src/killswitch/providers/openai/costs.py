@@ -23,7 +23,7 @@ from killswitch.errors import MalformedResponse
 from killswitch.model import Coverage, Money, ObservationKind, PollResult, SpendObservation
 from killswitch.providers._admin_api.costs import DAY, BilledReader, BilledSource, floor_day
 from killswitch.providers.openai.client import COSTS_PATH, AdminAPI, unix
-from killswitch.providers.openai.config import COSTS_PAGE_LIMIT, OpenAIConfig
+from killswitch.providers.openai.config import COSTS_PAGE_LIMIT
 from killswitch.providers.openai.shapes import CostRow, cost_rows
 
 log = structlog.get_logger("killswitch.providers.openai")
@@ -37,11 +37,7 @@ class CostSnapshot:
     fetched_at: datetime
 
 
-class CostReader(BilledReader[CostSnapshot]):
-    def __init__(self, api: AdminAPI, cfg: OpenAIConfig) -> None:
-        super().__init__(cfg.reconcile_interval)
-        self.api = api
-
+class CostReader(BilledReader[AdminAPI, CostSnapshot]):
     async def fetch(self, now: datetime, start: datetime) -> CostSnapshot:
         params: list[tuple[str, str | int]] = [
             ("start_time", unix(start)),
