@@ -8,7 +8,10 @@ the other reuses it while it is younger than ``reconcile_interval`` and covers t
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
+
+from killswitch.errors import SourceError
+from killswitch.model import PollResult
 
 DAY = timedelta(days=1)
 
@@ -27,6 +30,7 @@ class Snapshot(Protocol):
 
 
 S = TypeVar("S", bound=Snapshot)
+A = TypeVar("A")  # the API client a reader reads through
 
 
 class SnapshotCache(Generic[S]):
@@ -46,3 +50,47 @@ class SnapshotCache(Generic[S]):
     def keep(self, snap: S) -> S:
         self.last = snap
         return snap
+
+
+class BilledReader(Generic[A, S]):
+    """The one reader of a billed-cost report, shared by the costs source and reconciliation.
+
+    :meth:`read` answers from the kept snapshot while it is fresh and reads the report only
+    when it is not; subclasses say how one read is made from ``api`` (:meth:`fetch`).
+    """
+
+    def __init__(self, api: A, max_age: timedelta) -> None:
+        self.api = api
+        self.cache: SnapshotCache[S] = SnapshotCache(max_age)
+
+    async def read(self, now: datetime, start: datetime) -> S:
+        """Billed cost from the UTC day of ``start`` on, read afresh only when the cache is stale."""
+        start = floor_day(start)
+        fresh = self.cache.fresh(now, start)
+        if fresh is not None:
+            return fresh
+        return self.cache.keep(await self.fetch(now, start))
+
+    async def fetch(self, now: datetime, start: datetime) -> S:
+        """Read the report from midnight ``start`` (a UTC day) up to ``now``."""
+        raise NotImplementedError
+
+
+class BilledSource(Generic[S]):
+    """A source that reports what its :class:`BilledReader` holds; a failed read is the poll's error."""
+
+    name: str
+
+    def __init__(self, reader: BilledReader[Any, S]) -> None:
+        self.reader = reader
+
+    async def poll(self, now: datetime, since: datetime) -> PollResult:
+        try:
+            snap = await self.reader.read(now, since)
+        except SourceError as exc:
+            return PollResult(self.name, error=str(exc))
+        return self.report(snap, now)
+
+    def report(self, snap: S, now: datetime) -> PollResult:
+        """The observations and coverage of one snapshot."""
+        raise NotImplementedError

@@ -10,14 +10,18 @@ compares the days it is given.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any, Generic
 
-from killswitch.model import SourceEvent
+from killswitch.model import PollResult, SourceEvent
+from killswitch.plugins import ProviderContext
+from killswitch.providers._admin_api.costs import DAY, BilledReader, S
 
 Day = tuple[str, str]  # (scope id, YYYY-MM-DD)
+Part = tuple[str, str, Decimal, bool]  # (scope id, YYYY-MM-DD, estimated USD, complete)
 Gauges = dict[str, dict[tuple[tuple[str, str], ...], Decimal]]
 
 
@@ -58,7 +62,7 @@ def should_alert(drift: Decimal, billed: Decimal, alert_usd: Decimal, ratio: Dec
     return gap > alert_usd and gap > ratio * abs(billed)
 
 
-def estimates_by_day(parts: Iterable[tuple[str, str, Decimal, bool]]) -> dict[Day, Estimate]:
+def estimates_by_day(parts: Iterable[Part]) -> dict[Day, Estimate]:
     """Sum (scope, day, amount, complete) parts; a day is complete only if every part is."""
     out: dict[Day, Estimate] = {}
     for scope, day, amount, complete in parts:
@@ -125,3 +129,58 @@ def _event(
 
 def _s(x: Decimal) -> str:
     return format(x.normalize(), "f")
+
+
+def utc_days(first: datetime, end: datetime, compare: Callable[[datetime], bool]) -> list[str]:
+    """``YYYY-MM-DD`` of each UTC midnight from ``first`` up to (not at) ``end`` to compare."""
+    out = []
+    d = first
+    while d < end:
+        if compare(d):
+            out.append(d.date().isoformat())
+        d += DAY
+    return out
+
+
+class Reconciler(Generic[S]):
+    """A usage source's side of drift: what it estimated per bin, and when it last compared.
+
+    Both usage sources keep their estimate per (target, bin start), read the bill through the
+    :class:`BilledReader` they share with their costs source at most once per ``interval``, and
+    forget bins older than the first day they compare. Which days are compared stays theirs.
+    """
+
+    def __init__(self, subject: Subject, costs: BilledReader[Any, S], interval: timedelta) -> None:
+        self.subject = subject
+        self.costs = costs
+        self.interval = interval
+        self.estimates: dict[tuple[str, datetime], Part] = {}
+        self.compared_at: datetime | None = None
+
+    def due(self, now: datetime) -> bool:
+        return self.compared_at is None or now - self.compared_at >= self.interval
+
+    async def bill(self, now: datetime, first_day: datetime) -> S:
+        """Forget estimates before ``first_day``; read the bill from it (raises SourceError)."""
+        self.estimates = {k: v for k, v in self.estimates.items() if k[1] >= first_day}
+        snap = await self.costs.read(now, first_day)
+        self.compared_at = now
+        return snap
+
+    def compare(
+        self,
+        result: PollResult,
+        billed: Mapping[Day, Decimal],
+        days: Iterable[str],
+        context: ProviderContext,
+    ) -> PollResult:
+        """``result`` with the drift gauges and events of ``days`` (instead of its own)."""
+        drift = reconcile(
+            self.subject,
+            estimates_by_day(self.estimates.values()),
+            billed,
+            days,
+            context.drift_alert_usd,
+            context.drift_alert_ratio,
+        )
+        return replace(result, gauges=drift.gauges, events=tuple(drift.events))

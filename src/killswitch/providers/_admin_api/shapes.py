@@ -5,12 +5,17 @@ Each raises :class:`MalformedResponse` naming the field (``where``), never echoi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from killswitch.errors import MalformedResponse
 from killswitch.model import to_decimal
+
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 def obj(v: Any, where: str) -> dict[str, Any]:
@@ -54,13 +59,42 @@ def opt_str(v: Any, where: str) -> str | None:
     return v
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """``{data: [...], has_more, next_page}``: the report envelope of both admin APIs."""
+def span(
+    b: dict[str, Any], where: str, fields: tuple[str, str], when: Callable[[Any, str], datetime]
+) -> tuple[datetime, datetime, list[Any]]:
+    """A report bucket's ``[start, end)`` and its ``results`` list.
 
-    data: list[Any]
+    ``fields`` name its start and end (``starting_at``/``ending_at``, ``start_time``/
+    ``end_time``) and ``when`` parses one; a bucket that does not end after it starts is refused.
+    """
+    first, last = fields
+    start = when(b.get(first), f"{where}.{first}")
+    end = when(b.get(last), f"{where}.{last}")
+    if end <= start:
+        raise MalformedResponse(f"{where}: {last} is not after {first}")
+    results = b.get("results")
+    if not isinstance(results, list):
+        raise MalformedResponse(f"{where}: no 'results' list")
+    return start, end, results
+
+
+@dataclass(frozen=True)  # no slots: a frozen slotted generic breaks when built as Page[X](...)
+class Page(Generic[T]):
+    """One page of a paged admin-API answer: what it holds, whether more follow, and from where.
+
+    ``cursor`` is the report envelope's ``next_page`` (``{data: [...], has_more, next_page}``,
+    both admin APIs) or the ``last_id`` of OpenAI's ``{object: list}`` endpoints; it is set
+    whenever ``has_more`` is, so paging never stops early and misses spend.
+    """
+
+    data: list[T]
     has_more: bool
-    next_page: str | None
+    cursor: str | None
+
+    def checked(self, item: Callable[[Any, str], U], where: str) -> Page[U]:
+        """The page with each item checked by ``item(value, "<where>.data[i]")``."""
+        data = [item(x, f"{where}.data[{i}]") for i, x in enumerate(self.data)]
+        return Page(data, self.has_more, self.cursor)
 
 
 def listing(b: dict[str, Any], where: str) -> tuple[list[Any], bool]:
@@ -74,7 +108,7 @@ def listing(b: dict[str, Any], where: str) -> tuple[list[Any], bool]:
     return data, has_more
 
 
-def envelope(b: dict[str, Any], where: str, *, next_required: bool = False) -> Envelope:
+def envelope(b: dict[str, Any], where: str, *, next_required: bool = False) -> Page[Any]:
     """Check the envelope; ``has_more`` without a cursor would make us stop early and miss spend."""
     data, has_more = listing(b, where)
     if next_required and "next_page" not in b:
@@ -82,4 +116,4 @@ def envelope(b: dict[str, Any], where: str, *, next_required: bool = False) -> E
     nxt = opt_str(b.get("next_page"), f"{where}.next_page")
     if has_more and not nxt:
         raise MalformedResponse(f"{where}: has_more is true but next_page is empty")
-    return Envelope(data, has_more, nxt)
+    return Page(data, has_more, nxt)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import httpx
 
 from killswitch.errors import SourceError
-from killswitch.http import Pacer, ProviderHTTP
-from killswitch.providers._admin_api.pages import follow
+from killswitch.providers._admin_api.client import Params, ReportClient
 from killswitch.providers.anthropic.config import AnthropicConfig
 from killswitch.providers.anthropic.gate import RateGate
 from killswitch.providers.anthropic.shapes import Page, page
@@ -22,27 +19,17 @@ COST_PATH = "/v1/organizations/cost_report"
 KEYS_PATH = "/v1/organizations/api_keys"
 WORKSPACES_PATH = "/v1/organizations/workspaces"
 
-Params = Sequence[tuple[str, str | int]]
-
 
 class RateLimited(SourceError):
     """The local gate refused a poll: Anthropic allows one per minute sustained."""
 
 
-class AdminAPI:
+class AdminAPI(ReportClient):
     def __init__(
         self, cfg: AnthropicConfig, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        self.http = ProviderHTTP(
-            cfg.base_url,
-            headers={
-                "x-api-key": cfg.admin_key.get_secret_value(),
-                "anthropic-version": API_VERSION,
-            },
-            timeout=cfg.timeout.total_seconds(),
-            pacer=Pacer(PAGE_INTERVAL),
-            transport=transport,
-        )
+        headers = {"x-api-key": cfg.admin_key.get_secret_value(), "anthropic-version": API_VERSION}
+        super().__init__(cfg.base_url, headers, cfg.timeout, PAGE_INTERVAL, transport)
         self.gate = RateGate(cfg.gate_interval)
 
     async def report(self, path: str, params: Params) -> list[Page]:
@@ -52,13 +39,4 @@ class AdminAPI:
                 f"GET {path}: held back by the local rate gate (Anthropic allows one poll per "
                 f"minute sustained); next in {self.gate.wait_seconds(path):.0f}s"
             )
-
-        async def one(cursor: str | None) -> tuple[Page, bool, str | None]:
-            q = list(params) + ([("page", cursor)] if cursor else [])
-            p = page(await self.http.json("GET", path, params=q), f"GET {path}")
-            return p, p.has_more, p.next_page
-
-        return await follow(one, f"GET {path}", MAX_PAGES, "next_page")
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
+        return await self.pages(path, params, page, MAX_PAGES)

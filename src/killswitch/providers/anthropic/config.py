@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 
-from killswitch.durations import Duration, format_duration
+from killswitch.durations import format_duration
 from killswitch.plugins import ProviderConfig
+from killswitch.providers._admin_api.config import Lookback, ReconcileInterval
 from killswitch.providers._kit.validators import is_loopback as is_loopback_host
 
 ANTHROPIC_MIN_INTERVAL = timedelta(seconds=60)
@@ -39,14 +40,8 @@ class AnthropicConfig(ProviderConfig):
         default="1m",
         description="usage bucket width: 1m detects fastest; use 1h for weekly/monthly windows",
     )
-    lookback: Duration = Field(
-        default=timedelta(hours=1),
-        description="each poll re-reads this much already-read usage: data can land late",
-    )
-    reconcile_interval: Duration = Field(
-        default=timedelta(minutes=10),
-        description="how often the cost report is read to reconcile usage x price with billing",
-    )
+    lookback: Lookback = timedelta(hours=1)
+    reconcile_interval: ReconcileInterval = timedelta(minutes=10)
     reconcile_days: int = Field(
         default=2, ge=1, le=31, description="UTC days reconciled: today and the days before"
     )

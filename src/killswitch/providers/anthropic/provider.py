@@ -44,7 +44,7 @@ class AnthropicProvider(BuiltProvider[AnthropicConfig]):
 
     def setup(self) -> None:
         self.api = AdminAPI(self.cfg, self.context.http_transport)
-        self.costs = CostReader(self.api, self.cfg)
+        self.costs = CostReader(self.api, self.cfg.reconcile_interval)
 
     def build_sources(self) -> Mapping[str, Source]:
         return {

@@ -9,6 +9,7 @@ must never become $0.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,7 +17,8 @@ from typing import Any
 
 from killswitch.errors import MalformedResponse
 from killswitch.model import utc
-from killswitch.providers._admin_api.shapes import count, decimal, envelope, obj, opt_str
+from killswitch.providers._admin_api import shapes as admin_shapes
+from killswitch.providers._admin_api.shapes import count, decimal, envelope, obj, opt_str, span
 
 WORKBENCH = "workbench"  # api_key_id is null for usage in the Console Workbench (no API key)
 DEFAULT_WORKSPACE = "default"  # workspace_id is null for the organization's default workspace
@@ -31,30 +33,16 @@ def timestamp(v: Any, where: str) -> datetime:
         raise MalformedResponse(f"{where} is not an RFC 3339 timestamp with a zone") from None
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    buckets: list[dict[str, Any]]
-    has_more: bool
-    next_page: str | None
+Page = admin_shapes.Page[dict[str, Any]]  # a report page; bucket spans are checked when read
 
 
 def page(body: Any, where: str) -> Page:
     """The ``{data, has_more, next_page}`` envelope shared by both reports."""
-    e = envelope(obj(body, where), where)
-    return Page(
-        [obj(x, f"{where}.data[{i}]") for i, x in enumerate(e.data)], e.has_more, e.next_page
-    )
+    return envelope(obj(body, where), where).checked(obj, where)
 
 
 def bucket_span(bucket: dict[str, Any], where: str) -> tuple[datetime, datetime, list[Any]]:
-    start = timestamp(bucket.get("starting_at"), f"{where}.starting_at")
-    end = timestamp(bucket.get("ending_at"), f"{where}.ending_at")
-    if end <= start:
-        raise MalformedResponse(f"{where}: ending_at is not after starting_at")
-    results = bucket.get("results")
-    if not isinstance(results, list):
-        raise MalformedResponse(f"{where}: no 'results' list")
-    return start, end, results
+    return span(bucket, where, ("starting_at", "ending_at"), timestamp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,22 +93,21 @@ def usage_row(r: Any, start: datetime, end: datetime, where: str) -> UsageRow:
     )
 
 
-def usage_rows(pages: list[Page], where: str) -> list[UsageRow]:
-    rows = []
+def results(pages: list[Page], where: str) -> Iterator[tuple[datetime, datetime, Any, str]]:
+    """Every result of every bucket: its bucket's span, the result, and where it stands."""
     for p in pages:
-        for i, b in enumerate(p.buckets):
-            start, end, results = bucket_span(b, f"{where}.data[{i}]")
-            rows += [
-                usage_row(r, start, end, f"{where}.data[{i}].results[{j}]")
-                for j, r in enumerate(results)
-            ]
-    return rows
+        for i, b in enumerate(p.data):
+            start, end, rs = bucket_span(b, f"{where}.data[{i}]")
+            for j, r in enumerate(rs):
+                yield start, end, r, f"{where}.data[{i}].results[{j}]"
+
+
+def usage_rows(pages: list[Page], where: str) -> list[UsageRow]:
+    return [usage_row(r, start, end, w) for start, end, r, w in results(pages, where)]
 
 
 def bucket_spans(pages: list[Page], where: str) -> list[tuple[datetime, datetime]]:
-    return [
-        bucket_span(b, f"{where}.data[{i}]")[:2] for p in pages for i, b in enumerate(p.buckets)
-    ]
+    return [bucket_span(b, f"{where}.data[{i}]")[:2] for p in pages for i, b in enumerate(p.data)]
 
 
 def cents(v: Any, where: str) -> Decimal:
@@ -163,15 +150,7 @@ def cost_row(r: Any, start: datetime, end: datetime, where: str) -> CostRow:
 
 
 def cost_rows(pages: list[Page], where: str) -> list[CostRow]:
-    rows = []
-    for p in pages:
-        for i, b in enumerate(p.buckets):
-            start, end, results = bucket_span(b, f"{where}.data[{i}]")
-            rows += [
-                cost_row(r, start, end, f"{where}.data[{i}].results[{j}]")
-                for j, r in enumerate(results)
-            ]
-    return rows
+    return [cost_row(r, start, end, w) for start, end, r, w in results(pages, where)]
 
 
 API_KEY_STATUSES = frozenset({"active", "inactive", "archived", "expired"})

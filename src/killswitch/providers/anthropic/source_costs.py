@@ -18,9 +18,8 @@ from decimal import Decimal
 
 from killswitch.errors import SourceError
 from killswitch.model import Coverage, Money, ObservationKind, PollResult, SpendObservation
-from killswitch.providers._admin_api.costs import DAY, SnapshotCache, floor_day
+from killswitch.providers._admin_api.costs import DAY, BilledReader, BilledSource
 from killswitch.providers.anthropic.client import COST_PATH, AdminAPI, RateLimited
-from killswitch.providers.anthropic.config import AnthropicConfig
 from killswitch.providers.anthropic.shapes import CostRow, bucket_spans, cost_rows
 
 NAME = "anthropic.costs"
@@ -34,17 +33,8 @@ class CostSnapshot:
     fetched_at: datetime
 
 
-class CostReader:
-    def __init__(self, api: AdminAPI, cfg: AnthropicConfig) -> None:
-        self.api = api
-        self.cache: SnapshotCache[CostSnapshot] = SnapshotCache(cfg.reconcile_interval)
-
-    async def read(self, now: datetime, start: datetime) -> CostSnapshot:
-        start = floor_day(start)
-        fresh = self.cache.fresh(now, start)
-        if fresh is not None:
-            return fresh
-        c = self.cache.last
+class CostReader(BilledReader[AdminAPI, CostSnapshot]):
+    async def fetch(self, now: datetime, start: datetime) -> CostSnapshot:
         params: list[tuple[str, str | int]] = [
             ("starting_at", start.isoformat().replace("+00:00", "Z")),
             ("bucket_width", "1d"),
@@ -55,8 +45,9 @@ class CostReader:
         try:
             pages = await self.api.report(COST_PATH, params)
         except RateLimited:
-            if c is not None and c.start <= start:
-                return c
+            stale = self.cache.last  # held back by the gate: an older read that covers will do
+            if stale is not None and stale.start <= start:
+                return stale
             raise
         where = f"GET {COST_PATH}"
         rows = cost_rows(pages, where)
@@ -65,20 +56,13 @@ class CostReader:
             if e - s != DAY:
                 raise SourceError(f"{where}: a bucket is not one day long")
         until = min(now, max((e for _, e in spans), default=start))
-        return self.cache.keep(CostSnapshot(rows, start, until, now))
+        return CostSnapshot(rows, start, until, now)
 
 
-class CostsSource:
+class CostsSource(BilledSource[CostSnapshot]):
     name = NAME
 
-    def __init__(self, reader: CostReader) -> None:
-        self.reader = reader
-
-    async def poll(self, now: datetime, since: datetime) -> PollResult:
-        try:
-            snap = await self.reader.read(now, since)
-        except SourceError as exc:
-            return PollResult(self.name, error=str(exc))
+    def report(self, snap: CostSnapshot, now: datetime) -> PollResult:
         merged: dict[tuple[str, str, datetime], list[CostRow]] = {}
         for r in snap.rows:
             merged.setdefault((r.workspace, r.description or "total", r.start), []).append(r)

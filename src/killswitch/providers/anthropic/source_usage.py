@@ -30,8 +30,8 @@ import structlog
 from killswitch.errors import MalformedResponse, SourceError
 from killswitch.model import Coverage, Money, ObservationKind, PollResult, SpendObservation
 from killswitch.plugins import ProviderContext
-from killswitch.providers._admin_api.costs import floor_day
-from killswitch.providers._admin_api.reconcile import estimates_by_day, reconcile
+from killswitch.providers._admin_api.costs import DAY, floor_day
+from killswitch.providers._admin_api.reconcile import Reconciler, utc_days
 from killswitch.providers.anthropic.client import USAGE_PATH, AdminAPI, RateLimited
 from killswitch.providers.anthropic.config import PAGE_LIMITS, AnthropicConfig
 from killswitch.providers.anthropic.pricing import RateBook, price_row
@@ -68,14 +68,11 @@ class UsageSource:
         self.api = api
         self.cfg = cfg
         self.context = context
-        self.costs = costs
+        self.drift = Reconciler(SUBJECT, costs, cfg.reconcile_interval)
         self.rates = RateBook(context.prices, cfg.web_search_usd_per_1000)
         self._first: datetime | None = None  # earliest bucket start read in this process
         self._until: datetime | None = None  # end of what the last read covered
-        # (target, bucket start) -> (workspace, day, comparable USD, complete) for reconciliation
-        self._est: dict[tuple[str, datetime], tuple[str, str, Decimal, bool]] = {}
         self._last: PollResult | None = None
-        self._reconciled_at: datetime | None = None
 
     async def poll(self, now: datetime, since: datetime) -> PollResult:
         try:
@@ -137,7 +134,9 @@ class UsageSource:
                 if r.service_tier not in EXCLUDED_USAGE_TIERS:
                     comparable += priced.amount
             target = f"{key}|{ws}|{model}"
-            self._est[(target, start)] = (ws, start.date().isoformat(), comparable, complete)
+            # the estimate side of drift: workspace, day, comparable USD, complete
+            day = start.date().isoformat()
+            self.drift.estimates[(target, start)] = (ws, day, comparable, complete)
             out.append(
                 SpendObservation(
                     self.name,
@@ -155,34 +154,24 @@ class UsageSource:
         return out
 
     async def _reconcile(self, result: PollResult, now: datetime) -> PollResult:
-        if (
-            self._reconciled_at is not None
-            and now - self._reconciled_at < self.cfg.reconcile_interval
-        ):
+        if not self.drift.due(now):
             return result
         today = floor_day(now)
         first_day = today - timedelta(days=self.cfg.reconcile_days - 1)
-        self._est = {k: v for k, v in self._est.items() if k[1] >= first_day}
         try:
-            snap = await self.costs.read(now, first_day)
+            snap = await self.drift.bill(now, first_day)
         except RateLimited:
             return result
         except SourceError as exc:  # the bill is unreadable: spend data is still good
             log.warning("cost report unreadable; drift not updated", error=str(exc))
             return result
-        self._reconciled_at = now
-        assert self._first is not None
-        days = []
-        d = first_day
-        while d <= today:
-            read_in_full = d >= self._first  # usage: this process read the day from its start
-            is_billed = snap.covered_until >= min(d + timedelta(days=1), snap.fetched_at)
-            if read_in_full and is_billed:
-                days.append(d.date().isoformat())
-            d += timedelta(days=1)
-        estimates = estimates_by_day(self._est.values())
-        ctx = self.context
-        drift = reconcile(
-            SUBJECT, estimates, billed(snap.rows), days, ctx.drift_alert_usd, ctx.drift_alert_ratio
-        )
-        return replace(result, gauges=drift.gauges, events=tuple(drift.events))
+        first = self._first
+        assert first is not None
+
+        def compared(d: datetime) -> bool:
+            read_in_full = d >= first  # usage: this process read the day from its start
+            is_billed = snap.covered_until >= min(d + DAY, snap.fetched_at)
+            return read_in_full and is_billed
+
+        days = utc_days(first_day, today + DAY, compared)
+        return self.drift.compare(result, billed(snap.rows), days, self.context)

@@ -9,7 +9,7 @@ that no longer exists (404) already cannot spend: the goal holds.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from killswitch.errors import ActionError
 from killswitch.http import HTTPStatusError
@@ -18,6 +18,7 @@ from killswitch.providers.litellm import shapes
 from killswitch.providers.litellm.provider import MASTER_KEY, LiteLLMProvider
 
 GONE = {"missing": True}
+C = TypeVar("C")  # what an action reads of its target before it writes
 
 
 async def _get(provider: LiteLLMProvider, path: str, params: dict[str, str]) -> Any | None:
@@ -58,7 +59,50 @@ class _LiteLLMAction(Action[LiteLLMProvider, NoParams]):
     permissions = (MASTER_KEY,)
 
 
-class _BlockFlag(_LiteLLMAction):
+class _ReadFirst(_LiteLLMAction, Generic[C]):
+    """Read the target, write only what differs, and on undo put back what was read.
+
+    ``read`` gives what the action depends on, or None for a target the proxy does not know
+    (404): it cannot spend, so snapshot and execute record :data:`GONE` and undo has nothing to
+    restore. Subclasses say what of the reading is journaled (``state``), how the write is made
+    (``apply``) and how a journaled prior is put back (``restore``).
+    """
+
+    async def read(self, provider: LiteLLMProvider, target: str) -> C | None:
+        raise NotImplementedError
+
+    def state(self, current: C) -> State:
+        raise NotImplementedError
+
+    async def apply(self, provider: LiteLLMProvider, target: str, current: C) -> State:
+        raise NotImplementedError
+
+    async def restore(self, provider: LiteLLMProvider, target: str, prior: Prior) -> None:
+        raise NotImplementedError
+
+    async def snapshot(self, provider: LiteLLMProvider, target: str, params: NoParams) -> State:
+        current = await self.read(provider, target)
+        return GONE if current is None else self.state(current)
+
+    async def execute(
+        self, provider: LiteLLMProvider, target: str, params: NoParams, ctx: ActionContext
+    ) -> State:
+        current = await self.read(provider, target)
+        return GONE if current is None else await self.apply(provider, target, current)
+
+    async def undo(
+        self,
+        provider: LiteLLMProvider,
+        target: str,
+        params: NoParams,
+        prior: Prior,
+        ctx: ActionContext,
+    ) -> None:
+        if not prior.get("missing"):
+            await self.restore(provider, target, prior)
+
+
+class _BlockFlag(_ReadFirst[bool]):
     """A block flag on a proxy entity: read it, set it only if unset, clear it only if we set it.
 
     Subclasses name the entity's info endpoint, the id field its calls take and the block and
@@ -74,7 +118,8 @@ class _BlockFlag(_LiteLLMAction):
     def flag(self, body: Any, where: str) -> bool:
         raise NotImplementedError
 
-    async def blocked(self, provider: LiteLLMProvider, target: str) -> bool | None:
+    async def read(self, provider: LiteLLMProvider, target: str) -> bool | None:
+        """Whether the entity is blocked; None when the proxy does not know it."""
         body = await _get(provider, self.info_path, {self.id_field: target})
         return None if body is None else self.flag(body, self.info_path)
 
@@ -84,32 +129,19 @@ class _BlockFlag(_LiteLLMAction):
     async def unblock(self, provider: LiteLLMProvider, target: str) -> None:
         await _post(provider, self.unblock_path, {self.id_field: target})
 
-    async def snapshot(self, provider: LiteLLMProvider, target: str, params: NoParams) -> State:
-        blocked = await self.blocked(provider, target)
-        return GONE if blocked is None else {"blocked": blocked}
+    def state(self, current: bool) -> State:
+        return {"blocked": current}
 
     async def applied(self, provider: LiteLLMProvider, target: str, params: NoParams) -> bool:
-        blocked = await self.blocked(provider, target)
+        blocked = await self.read(provider, target)
         return blocked is None or blocked  # gone cannot spend either: what execute settles for
 
-    async def execute(
-        self, provider: LiteLLMProvider, target: str, params: NoParams, ctx: ActionContext
-    ) -> State:
-        blocked = await self.blocked(provider, target)
-        if blocked is None:
-            return GONE
-        if not blocked:
+    async def apply(self, provider: LiteLLMProvider, target: str, current: bool) -> State:
+        if not current:
             await self.block(provider, target)
         return {}
 
-    async def undo(
-        self,
-        provider: LiteLLMProvider,
-        target: str,
-        params: NoParams,
-        prior: Prior,
-        ctx: ActionContext,
-    ) -> None:
+    async def restore(self, provider: LiteLLMProvider, target: str, prior: Prior) -> None:
         if prior.get("blocked") is False:
             await self.unblock(provider, target)
 
@@ -127,7 +159,7 @@ class BlockKey(_BlockFlag):
 
 
 @registry.action
-class CapKey(_LiteLLMAction):
+class CapKey(_ReadFirst[shapes.KeyInfo]):
     name = "litellm.cap-key"
     summary = (
         "POST /key/update max_budget=<the key's spend>: the proxy refuses the key's requests "
@@ -135,35 +167,21 @@ class CapKey(_LiteLLMAction):
     )
     undo_summary = "POST /key/update max_budget=<prior value> (null if it had none)"
 
-    async def snapshot(self, provider: LiteLLMProvider, target: str, params: NoParams) -> State:
-        info = await _key_info(provider, target)
-        if info is None:
-            return GONE
-        return {"max_budget": None if info.max_budget is None else str(info.max_budget)}
+    async def read(self, provider: LiteLLMProvider, target: str) -> shapes.KeyInfo | None:
+        return await _key_info(provider, target)
 
-    async def execute(
-        self, provider: LiteLLMProvider, target: str, params: NoParams, ctx: ActionContext
-    ) -> State:
-        info = await _key_info(provider, target)
-        if info is None:
-            return GONE
-        if info.max_budget is not None and info.max_budget <= info.spend:
-            return {"capped_at": str(info.spend)}  # already at or under: nothing to tighten
+    def state(self, current: shapes.KeyInfo) -> State:
+        return {"max_budget": None if current.max_budget is None else str(current.max_budget)}
+
+    async def apply(self, provider: LiteLLMProvider, target: str, current: shapes.KeyInfo) -> State:
+        if current.max_budget is not None and current.max_budget <= current.spend:
+            return {"capped_at": str(current.spend)}  # already at or under: nothing to tighten
         await _post(
-            provider, "/key/update", {"key": target, "max_budget": _budget_json(info.spend)}
+            provider, "/key/update", {"key": target, "max_budget": _budget_json(current.spend)}
         )
-        return {"capped_at": str(info.spend)}
+        return {"capped_at": str(current.spend)}
 
-    async def undo(
-        self,
-        provider: LiteLLMProvider,
-        target: str,
-        params: NoParams,
-        prior: Prior,
-        ctx: ActionContext,
-    ) -> None:
-        if prior.get("missing"):
-            return
+    async def restore(self, provider: LiteLLMProvider, target: str, prior: Prior) -> None:
         if "max_budget" not in prior:
             raise ActionError(
                 "the journal holds no prior max_budget for this cap; not guessing: set the "

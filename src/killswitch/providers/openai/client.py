@@ -8,13 +8,12 @@ what OpenAI accepts (providers.md section 1).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import httpx
 
-from killswitch.http import Pacer, ProviderHTTP
+from killswitch.providers._admin_api.client import Params, ReportClient
 from killswitch.providers._admin_api.pages import follow
 from killswitch.providers.openai.config import OpenAIConfig
 from killswitch.providers.openai.shapes import Page, list_page, page
@@ -24,34 +23,21 @@ USAGE_PATH = "/organization/usage/{}"
 COSTS_PATH = "/organization/costs"
 PROJECTS_PATH = "/organization/projects"
 
-Params = Sequence[tuple[str, str | int]]
-
 
 def unix(t: datetime) -> int:
     return int(t.timestamp())
 
 
-class AdminAPI:
+class AdminAPI(ReportClient):
     def __init__(
         self, cfg: OpenAIConfig, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        self.http = ProviderHTTP(
-            cfg.base_url,
-            headers={"authorization": f"Bearer {cfg.admin_key.get_secret_value()}"},
-            timeout=cfg.timeout.total_seconds(),
-            pacer=Pacer(cfg.page_interval),
-            transport=transport,
-        )
+        headers = {"authorization": f"Bearer {cfg.admin_key.get_secret_value()}"}
+        super().__init__(cfg.base_url, headers, cfg.timeout, cfg.page_interval, transport)
 
     async def report(self, path: str, params: Params) -> list[Page]:
         """Every page of a usage or costs report: follow ``next_page`` while ``has_more``."""
-
-        async def one(cursor: str | None) -> tuple[Page, bool, str | None]:
-            q = list(params) + ([("page", cursor)] if cursor else [])
-            p = page(await self.http.json("GET", path, params=q), f"GET {path}")
-            return p, p.has_more, p.next_page
-
-        return await follow(one, f"GET {path}", MAX_PAGES, "next_page")
+        return await self.pages(path, params, page, MAX_PAGES)
 
     async def list_all(self, path: str, params: Params = ()) -> list[dict[str, Any]]:
         """Every item of an ``{object: list}`` endpoint: follow ``after=last_id``."""
@@ -59,10 +45,7 @@ class AdminAPI:
         async def one(after: str | None) -> tuple[list[dict[str, Any]], bool, str | None]:
             q = list(params) + ([("after", after)] if after else [])
             lp = list_page(await self.http.json("GET", path, params=q), f"GET {path}")
-            return lp.data, lp.has_more, lp.last_id
+            return lp.data, lp.has_more, lp.cursor
 
         pages = await follow(one, f"GET {path}", MAX_PAGES, "last_id")
         return [item for data in pages for item in data]
-
-    async def aclose(self) -> None:
-        await self.http.aclose()

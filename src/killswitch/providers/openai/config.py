@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from killswitch.durations import Duration
 from killswitch.plugins import ProviderConfig
+from killswitch.providers._admin_api.config import Lookback, ReconcileInterval
 
 UsageType = Literal["completions", "embeddings", "audio_speeches", "audio_transcriptions", "images"]
 ALL_USAGE_TYPES: tuple[UsageType, ...] = (
@@ -89,14 +90,9 @@ class OpenAIConfig(ProviderConfig):
     usage_types: tuple[UsageType, ...] = Field(
         default=ALL_USAGE_TYPES, min_length=1, description="usage endpoints read and priced"
     )
-    lookback: Duration = Field(
-        default=timedelta(hours=1),
-        description="each poll re-reads this much already-read usage: data can land late",
-    )
+    lookback: Lookback = timedelta(hours=1)
     reconcile: bool = Field(default=True, description="compare usage x price with billed costs")
-    reconcile_interval: Duration = Field(
-        default=timedelta(minutes=10), description="how often costs are read (both sources)"
-    )
+    reconcile_interval: ReconcileInterval = timedelta(minutes=10)
     reconcile_days: int = Field(
         default=2, ge=1, le=31, description="completed UTC days reconciled (yesterday and before)"
     )

@@ -19,11 +19,11 @@ from decimal import Decimal
 
 import structlog
 
-from killswitch.errors import MalformedResponse, SourceError
+from killswitch.errors import MalformedResponse
 from killswitch.model import Coverage, Money, ObservationKind, PollResult, SpendObservation
-from killswitch.providers._admin_api.costs import DAY, SnapshotCache, floor_day
+from killswitch.providers._admin_api.costs import DAY, BilledReader, BilledSource, floor_day
 from killswitch.providers.openai.client import COSTS_PATH, AdminAPI, unix
-from killswitch.providers.openai.config import COSTS_PAGE_LIMIT, OpenAIConfig
+from killswitch.providers.openai.config import COSTS_PAGE_LIMIT
 from killswitch.providers.openai.shapes import CostRow, cost_rows
 
 log = structlog.get_logger("killswitch.providers.openai")
@@ -37,16 +37,8 @@ class CostSnapshot:
     fetched_at: datetime
 
 
-class CostReader:
-    def __init__(self, api: AdminAPI, cfg: OpenAIConfig) -> None:
-        self.api = api
-        self.cache: SnapshotCache[CostSnapshot] = SnapshotCache(cfg.reconcile_interval)
-
-    async def read(self, now: datetime, start: datetime) -> CostSnapshot:
-        start = floor_day(start)
-        fresh = self.cache.fresh(now, start)
-        if fresh is not None:
-            return fresh
+class CostReader(BilledReader[AdminAPI, CostSnapshot]):
+    async def fetch(self, now: datetime, start: datetime) -> CostSnapshot:
         params: list[tuple[str, str | int]] = [
             ("start_time", unix(start)),
             ("bucket_width", "1d"),
@@ -57,7 +49,7 @@ class CostReader:
         pages = await self.api.report(COSTS_PATH, params)
         where = f"GET {COSTS_PATH}"
         for p in pages:
-            for i, b in enumerate(p.buckets):
+            for i, b in enumerate(p.data):
                 if b.end - b.start != DAY:
                     raise MalformedResponse(f"{where}.data[{i}]: a bucket is not one day long")
         rows = []
@@ -66,7 +58,7 @@ class CostReader:
                 log.warning("negative cost line left out", project=r.project, day=str(r.start))
                 continue
             rows.append(r)
-        return self.cache.keep(CostSnapshot(rows, start, now))
+        return CostSnapshot(rows, start, now)
 
     async def month_to_date(self, project: str, now: datetime) -> Decimal:
         """Billed USD of one project since the start of the UTC month (lags real spend)."""
@@ -81,17 +73,10 @@ class CostReader:
         return sum((r.amount for r in rows if r.currency == "USD" and r.amount > 0), Decimal(0))
 
 
-class CostsSource:
+class CostsSource(BilledSource[CostSnapshot]):
     name = NAME
 
-    def __init__(self, reader: CostReader) -> None:
-        self.reader = reader
-
-    async def poll(self, now: datetime, since: datetime) -> PollResult:
-        try:
-            snap = await self.reader.read(now, since)
-        except SourceError as exc:
-            return PollResult(self.name, error=str(exc))
+    def report(self, snap: CostSnapshot, now: datetime) -> PollResult:
         merged: dict[tuple[str, str, datetime, datetime, str], Decimal] = {}
         for r in snap.rows:
             k = (r.project, r.line_item, r.start, r.end, r.currency)

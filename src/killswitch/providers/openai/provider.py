@@ -67,7 +67,7 @@ class OpenAIProvider(BuiltProvider[OpenAIConfig]):
 
     def setup(self) -> None:
         self.api = AdminAPI(self.cfg, self.context.http_transport)
-        self.costs = CostReader(self.api, self.cfg)
+        self.costs = CostReader(self.api, self.cfg.reconcile_interval)
         # Key id -> project id, learned from usage rows: DELETE needs the key's project.
         self.key_projects: dict[str, str] = {}
 

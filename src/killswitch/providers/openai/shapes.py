@@ -9,6 +9,7 @@ money depends on it: a bucket of a usage endpoint must hold that endpoint's resu
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,6 +17,7 @@ from typing import Any
 
 from killswitch.errors import MalformedResponse
 from killswitch.pricing import TokenUsage
+from killswitch.providers._admin_api import shapes as admin_shapes
 from killswitch.providers._admin_api.shapes import (
     count,
     decimal,
@@ -24,6 +26,7 @@ from killswitch.providers._admin_api.shapes import (
     obj,
     opt_count,
     opt_str,
+    span,
 )
 
 NO_PROJECT = "no-project"  # project_id null although grouped: not a project we can act on
@@ -67,11 +70,7 @@ class Bucket:
     results: list[dict[str, Any]]
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    buckets: list[Bucket]
-    has_more: bool
-    next_page: str | None
+Page = admin_shapes.Page[Bucket]  # a usage or costs report page
 
 
 def page(body: Any, where: str) -> Page:
@@ -81,22 +80,14 @@ def page(body: Any, where: str) -> Page:
         raise MalformedResponse(f"{where}: the API answered with an error object")
     if b.get("object") != "page":
         raise MalformedResponse(f"{where}: object is not 'page'")
-    e = envelope(b, where, next_required=True)
-    buckets = [bucket(x, f"{where}.data[{i}]") for i, x in enumerate(e.data)]
-    return Page(buckets, e.has_more, e.next_page)
+    return envelope(b, where, next_required=True).checked(bucket, where)
 
 
 def bucket(v: Any, where: str) -> Bucket:
     b = obj(v, where)
     if b.get("object") != "bucket":
         raise MalformedResponse(f"{where}: object is not 'bucket'")
-    start = unix(b.get("start_time"), f"{where}.start_time")
-    end = unix(b.get("end_time"), f"{where}.end_time")
-    if end <= start:
-        raise MalformedResponse(f"{where}: end_time is not after start_time")
-    results = b.get("results")
-    if not isinstance(results, list):
-        raise MalformedResponse(f"{where}: no 'results' list")
+    start, end, results = span(b, where, ("start_time", "end_time"), unix)
     return Bucket(start, end, [obj(r, f"{where}.results[{j}]") for j, r in enumerate(results)])
 
 
@@ -179,13 +170,16 @@ def usage_row(usage_type: str, b: Bucket, r: dict[str, Any], where: str) -> Usag
     return replace(row, units=units, size=size)
 
 
+def results(pages: list[Page], where: str) -> Iterator[tuple[Bucket, dict[str, Any], str]]:
+    """Every result of every bucket, with its bucket and where it stands."""
+    for p in pages:
+        for i, b in enumerate(p.data):
+            for j, r in enumerate(b.results):
+                yield b, r, f"{where}.data[{i}].results[{j}]"
+
+
 def usage_rows(usage_type: str, pages: list[Page], where: str) -> list[UsageRow]:
-    return [
-        usage_row(usage_type, b, r, f"{where}.data[{i}].results[{j}]")
-        for p in pages
-        for i, b in enumerate(p.buckets)
-        for j, r in enumerate(b.results)
-    ]
+    return [usage_row(usage_type, b, r, w) for b, r, w in results(pages, where)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,12 +215,7 @@ def cost_row(b: Bucket, r: dict[str, Any], where: str) -> CostRow:
 
 
 def cost_rows(pages: list[Page], where: str) -> list[CostRow]:
-    return [
-        cost_row(b, r, f"{where}.data[{i}].results[{j}]")
-        for p in pages
-        for i, b in enumerate(p.buckets)
-        for j, r in enumerate(b.results)
-    ]
+    return [cost_row(b, r, w) for b, r, w in results(pages, where)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,11 +246,7 @@ def spend_limit(body: Any, where: str) -> SpendLimit:
     return SpendLimit(cents, currency, interval, enforcement.get("status") == "enforcing")
 
 
-@dataclass(frozen=True, slots=True)
-class ListPage:
-    data: list[dict[str, Any]]
-    has_more: bool
-    last_id: str | None
+ListPage = admin_shapes.Page[dict[str, Any]]  # an ``{object: list}`` page; cursor: last_id
 
 
 def list_page(body: Any, where: str) -> ListPage:

@@ -27,7 +27,7 @@ and every ``reconcile_interval`` reads ``/organization/costs`` (through the read
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -37,7 +37,7 @@ from killswitch.errors import MalformedResponse, SourceError
 from killswitch.model import Coverage, Money, ObservationKind, PollResult, SpendObservation
 from killswitch.plugins import ProviderContext
 from killswitch.providers._admin_api.costs import DAY, floor_day
-from killswitch.providers._admin_api.reconcile import estimates_by_day, reconcile
+from killswitch.providers._admin_api.reconcile import Reconciler, utc_days
 from killswitch.providers.openai.client import USAGE_PATH, AdminAPI, unix
 from killswitch.providers.openai.config import USAGE_PAGE_LIMITS, OpenAIConfig
 from killswitch.providers.openai.costs import CostReader
@@ -88,13 +88,10 @@ class UsageSource:
         self.api = api
         self.cfg = cfg
         self.context = context
-        self.costs = costs
+        self.drift = Reconciler(SUBJECT, costs, cfg.reconcile_interval)
         self.key_projects = key_projects  # learned here, used by openai.delete-key
         self._first: datetime | None = None  # earliest bin start read in this process
         self._until: datetime | None = None  # end of what the last read covered
-        # (target, bin start) -> (project, day, USD, complete): the estimate side of drift
-        self._est: dict[tuple[str, datetime], tuple[str, str, Decimal, bool]] = {}
-        self._reconciled_at: datetime | None = None
         self._warned_alignment = False
 
     async def poll(self, now: datetime, since: datetime) -> PollResult:
@@ -150,13 +147,13 @@ class UsageSource:
         pages = await self.api.report(path, params)
         where = f"GET {path}"
         for p in pages:
-            for i, b in enumerate(p.buckets):
+            for i, b in enumerate(p.data):
                 if b.end - b.start != WIDTHS[width] or b.start < start:
                     raise MalformedResponse(
                         f"{where}.data[{i}]: a bucket is not a {width} bucket inside the request"
                     )
         if end is not None:  # the minute read owns [end, now): never count a bucket twice
-            pages = [Page([b for b in p.buckets if b.start < end], False, None) for p in pages]
+            pages = [Page([b for b in p.data if b.start < end], False, None) for p in pages]
         return usage_rows(usage_type, pages, where)
 
     def _observations(self, rows: list[UsageRow], now: datetime) -> list[SpendObservation]:
@@ -178,7 +175,8 @@ class UsageSource:
             target = f"{project}|{key}|{model}"
             if self.cfg.reconcile:
                 day = start.date().isoformat()
-                self._est[(target, start)] = (project, day, b.amount, b.complete)
+                # the estimate side of drift: project, day, USD, complete
+                self.drift.estimates[(target, start)] = (project, day, b.amount, b.complete)
             out.append(
                 SpendObservation(
                     self.name,
@@ -197,29 +195,19 @@ class UsageSource:
 
     async def _reconcile(self, result: PollResult, now: datetime) -> PollResult:
         cfg = self.cfg
-        if not cfg.reconcile or (
-            self._reconciled_at is not None and now - self._reconciled_at < cfg.reconcile_interval
-        ):
+        if not cfg.reconcile or not self.drift.due(now):
             return result
         today = floor_day(now)
         first_day = today - DAY * cfg.reconcile_days
-        self._est = {k: v for k, v in self._est.items() if k[1] >= first_day}
         try:
-            snap = await self.costs.read(now, first_day)
+            snap = await self.drift.bill(now, first_day)
         except SourceError as exc:  # the bill is unreadable: spend data is still good
             log.warning("costs unreadable; drift not updated", error=str(exc))
             return result
-        self._reconciled_at = now
-        assert self._first is not None
-        days = []
-        d = first_day
-        while d < today:
-            if d >= self._first and d + DAY + cfg.reconcile_settle <= now:
-                days.append(d.date().isoformat())
-            d += DAY
-        estimates = estimates_by_day(self._est.values())
-        ctx = self.context
-        drift = reconcile(
-            SUBJECT, estimates, billed(snap.rows), days, ctx.drift_alert_usd, ctx.drift_alert_ratio
+        first = self._first
+        assert first is not None
+        # completed days this process read from their start, settled long enough to be billed
+        days = utc_days(
+            first_day, today, lambda d: d >= first and d + DAY + cfg.reconcile_settle <= now
         )
-        return replace(result, gauges=drift.gauges, events=tuple(drift.events))
+        return self.drift.compare(result, billed(snap.rows), days, self.context)
