@@ -60,15 +60,6 @@ class CapRow:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _Found:
-    """A target whose cap could be read: what the keeper judges and may set back."""
-
-    target: str
-    desired: NativeCap
-    actual: NativeCap
-
-
 def mode_of(b: BudgetConfig) -> str:
     return "verify" if b.native_cap == "verify" else "true"
 
@@ -161,15 +152,15 @@ class CapKeeper:
                 continue
             if r.target in held:
                 continue
-            assert r.desired is not None and r.actual is not None
-            cap = _Found(r.target, r.desired, r.actual)
-            events += await self._target(b, provider, cap, now)
+            events += await self._target(b, provider, r, now)
         return events
 
     async def _target(
-        self, b: BudgetConfig, provider: Provider, cap: _Found, now: datetime
+        self, b: BudgetConfig, provider: Provider, r: CapRow, now: datetime
     ) -> list[Event]:
-        target, desired, actual = cap.target, cap.desired, cap.actual
+        """Judge one readable target's cap (both values known); set it back, or announce."""
+        target, desired, actual = r.target, r.desired, r.actual
+        assert desired is not None and actual is not None
         key = (b.name, target)
         enforce = b.native_cap is True and not (self.dry_run or b.dry_run)
         verdict = judge(
@@ -190,7 +181,7 @@ class CapKeeper:
         if verdict.announce and verdict.drift is not None:
             events.append(drift_event(b, target, desired, verdict.drift, enforce))
         if verdict.write:
-            failed = await self._write(b, provider, cap, verdict.status, now)
+            failed = await self._write(b, provider, target, desired, actual, verdict.status, now)
             if failed is not None:
                 events += failed
         return events
@@ -208,10 +199,16 @@ class CapKeeper:
         return False
 
     async def _write(
-        self, b: BudgetConfig, provider: Provider, cap: _Found, status: CapStatus, now: datetime
+        self,
+        b: BudgetConfig,
+        provider: Provider,
+        target: str,
+        desired: NativeCap,
+        actual: NativeCap,
+        status: CapStatus,
+        now: datetime,
     ) -> list[Event] | None:
         """Journal, then set the cap; None when it held, else the failure event (once each)."""
-        target, desired, actual = cap.target, cap.desired, cap.actual
         hooks = _hooks(provider, self.reg)
         assert hooks is not None
         action = f"{provider.config.type}.native-cap"
