@@ -32,6 +32,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")
 ActorOpt = Annotated[
     str | None, typer.Option("--actor", help="who acts, for the journal (default: $USER)")
 ]
+BudgetArg = Annotated[str, typer.Argument(help="budget name")]
+TargetOpt = Annotated[str | None, typer.Option(help="only this target")]
 # The commands that read providers live (plan, caps) finish within one overall deadline.
 TimeoutOpt = Annotated[
     float, typer.Option(min=0.1, help="overall deadline for every live read, seconds")
@@ -449,8 +451,8 @@ def _journal_mark(rt: Any, budget: str) -> int:
 @app.command()
 def kill(
     config: ConfigOpt,
-    budget: Annotated[str, typer.Argument(help="budget name")],
-    target: Annotated[str | None, typer.Option(help="only this target")] = None,
+    budget: BudgetArg,
+    target: TargetOpt = None,
     force: Annotated[
         bool, typer.Option("--force", help="kill a target even though it is on the protect list")
     ] = False,
@@ -508,8 +510,8 @@ def kill(
 @app.command()
 def restore(
     config: ConfigOpt,
-    budget: Annotated[str, typer.Argument(help="budget name")],
-    target: Annotated[str | None, typer.Option(help="only this target")] = None,
+    budget: BudgetArg,
+    target: TargetOpt = None,
     for_: Annotated[
         str | None,
         typer.Option("--for", help="hold the override this long (e.g. 2h) instead of the window"),
@@ -937,7 +939,7 @@ def override_list(config: ConfigOpt, json_out: JsonOpt = False) -> None:
 @override_app.command("clear")
 def override_clear(
     config: ConfigOpt,
-    budget: Annotated[str, typer.Argument(help="budget name")],
+    budget: BudgetArg,
     target: Annotated[str | None, typer.Option(help="only this target's group")] = None,
     actor: ActorOpt = None,
     reason: Annotated[str, typer.Option(help="why (journaled)")] = "",
