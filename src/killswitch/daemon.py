@@ -432,12 +432,7 @@ class Daemon:
             await self._first_lease(once=once)
             services = [] if once else self.serve_providers()  # standbys take pushes too
         except StartupError:
-            self.keeper_stop(release=False)
-            for s in services:
-                s.stop()
-            if server is not None:
-                server.shutdown()
-            await rt.aclose()
+            await self._shut_down(services, server, release=False)
             raise
         if self.shards is not None:
             self.shards.start()
@@ -466,13 +461,24 @@ class Daemon:
                     t.cancel()
             return 0
         finally:
-            self.keeper_stop(release=True)
-            for s in services:
-                s.stop()
-            if server is not None:
-                server.shutdown()
-            await rt.aclose()
+            await self._shut_down(services, server, release=True)
             log.info("stopped")
+
+    async def _shut_down(
+        self,
+        services: Sequence[Service],
+        server: ThreadingHTTPServer | None,
+        *,
+        release: bool,
+    ) -> None:
+        """Stop what :meth:`run` started: the lease keeper (``release``: hand the leases back,
+        which a failed start does not), the push services, the HTTP server, then the runtime."""
+        self.keeper_stop(release=release)
+        for s in services:
+            s.stop()
+        if server is not None:
+            server.shutdown()
+        await self.rt.aclose()
 
     def keeper_stop(self, *, release: bool) -> None:
         if self.shards is not None:
