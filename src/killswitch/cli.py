@@ -32,6 +32,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")
 ActorOpt = Annotated[
     str | None, typer.Option("--actor", help="who acts, for the journal (default: $USER)")
 ]
+BudgetArg = Annotated[str, typer.Argument(help="budget name")]
+TargetOpt = Annotated[str | None, typer.Option(help="only this target")]
+# The commands that read providers live (plan, caps) finish within one overall deadline.
+TimeoutOpt = Annotated[
+    float, typer.Option(min=0.1, help="overall deadline for every live read, seconds")
+]
 
 
 def _fail(msg: str, code: int = 2) -> NoReturn:
@@ -149,13 +155,7 @@ def check_config(
 
 
 @app.command()
-def plan(
-    config: ConfigOpt,
-    json_out: JsonOpt = False,
-    timeout: Annotated[
-        float, typer.Option(min=0.1, help="overall deadline for reading every source, seconds")
-    ] = 30.0,
-) -> None:
+def plan(config: ConfigOpt, json_out: JsonOpt = False, timeout: TimeoutOpt = 30.0) -> None:
     """Poll once and show what the daemon would do now, and why. Changes nothing.
 
     Exit 0 when every source was read, 1 when any could not be (each is listed with the reason).
@@ -182,13 +182,7 @@ def plan(
 
 
 @app.command()
-def caps(
-    config: ConfigOpt,
-    json_out: JsonOpt = False,
-    timeout: Annotated[
-        float, typer.Option(min=0.1, help="overall deadline for reading every cap, seconds")
-    ] = 30.0,
-) -> None:
+def caps(config: ConfigOpt, json_out: JsonOpt = False, timeout: TimeoutOpt = 30.0) -> None:
     """Native caps: per budget and target, the configured cap, the provider's actual cap and
     whether they agree (in_sync, drift, unsupported, unreadable). Reads live; changes nothing.
 
@@ -457,8 +451,8 @@ def _journal_mark(rt: Any, budget: str) -> int:
 @app.command()
 def kill(
     config: ConfigOpt,
-    budget: Annotated[str, typer.Argument(help="budget name")],
-    target: Annotated[str | None, typer.Option(help="only this target")] = None,
+    budget: BudgetArg,
+    target: TargetOpt = None,
     force: Annotated[
         bool, typer.Option("--force", help="kill a target even though it is on the protect list")
     ] = False,
@@ -516,8 +510,8 @@ def kill(
 @app.command()
 def restore(
     config: ConfigOpt,
-    budget: Annotated[str, typer.Argument(help="budget name")],
-    target: Annotated[str | None, typer.Option(help="only this target")] = None,
+    budget: BudgetArg,
+    target: TargetOpt = None,
     for_: Annotated[
         str | None,
         typer.Option("--for", help="hold the override this long (e.g. 2h) instead of the window"),
@@ -667,43 +661,68 @@ def keys_create(
     The key (never its secret) is stored in the state; the daemon enforces it from its next
     cycle as budget managed-keys.<provider>.<name>, without a config edit.
     """
-    from datetime import UTC, datetime
-    from decimal import Decimal, InvalidOperation
-
     from killswitch.daemon import system_clock
-    from killswitch.durations import parse_duration
-    from killswitch.managed import budget_name, check_name
-    from killswitch.model import ManagedKey, Money
+    from killswitch.managed import check_name
+    from killswitch.model import Money
     from killswitch.plugins import KEY_WINDOWS, KeyRequest
 
     cfg = _load(config)
     if (why := check_name(provider, name)) is not None:
         _fail(f"--name: {why}")
-    try:
-        limit = Decimal(limit_usd)
-    except InvalidOperation:
-        _fail("--limit-usd: not a number; give the cap in USD, e.g. 5 or 12.50")
-    if not limit.is_finite() or limit <= 0:
-        _fail("--limit-usd: must be above 0, e.g. 5")
+    limit = _limit_usd(limit_usd)
     if window not in KEY_WINDOWS:
         _fail(f"--window: use one of {', '.join(KEY_WINDOWS)}")
     issuer = _issuer(cfg, provider)
     now = system_clock()
-    expires_at = None
-    if expires is not None:
-        try:
-            expires_at = (now + parse_duration(expires)).astimezone(UTC)
-        except ValueError as exc:
-            _fail(f"--expires: {exc}")
-        if not type(issuer).key_expiry:
-            _fail(
-                f"--expires: {provider} keys cannot expire at the provider; leave it out and "
-                "run `killswitch keys revoke` when done"
-            )
+    expires_at = None if expires is None else _expires_at(issuer, provider, expires, now)
     store = _store(cfg)
     if any(k.name == name for k in store.managed_keys()):
         _fail(f"--name: a managed key named {name!r} exists; revoke it first or pick another name")
     request = KeyRequest(name, Money(limit, "USD"), window, expires_at)
+    key, secret = _issue_key(cfg, store, issuer, provider, request, now)
+    _print_created(key, secret, json_out)
+
+
+def _limit_usd(text: str) -> Any:
+    """--limit-usd as a Decimal above 0 (else exit 2)."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        limit = Decimal(text)
+    except InvalidOperation:
+        _fail("--limit-usd: not a number; give the cap in USD, e.g. 5 or 12.50")
+    if not limit.is_finite() or limit <= 0:
+        _fail("--limit-usd: must be above 0, e.g. 5")
+    return limit
+
+
+def _expires_at(issuer: Any, provider: str, expires: str, now: Any) -> Any:
+    """When --expires ends the key (aware UTC); exit 2 when the provider's keys cannot expire."""
+    from datetime import UTC
+
+    from killswitch.durations import parse_duration
+
+    try:
+        expires_at = (now + parse_duration(expires)).astimezone(UTC)
+    except ValueError as exc:
+        _fail(f"--expires: {exc}")
+    if not type(issuer).key_expiry:
+        _fail(
+            f"--expires: {provider} keys cannot expire at the provider; leave it out and "
+            "run `killswitch keys revoke` when done"
+        )
+    return expires_at
+
+
+def _issue_key(
+    cfg: Any, store: Any, issuer: Any, provider: str, request: Any, now: Any
+) -> tuple[Any, str]:
+    """Create the key at the provider and record it; the key and its secret.
+
+    A key the store refused is revoked again: an unrecorded key would be uncapped by us."""
+    from datetime import UTC, datetime
+
+    from killswitch.model import ManagedKey
 
     async def go() -> Any:
         try:
@@ -713,30 +732,36 @@ def keys_create(
 
     issued = asyncio.run(go())
     key = ManagedKey(
-        name,
+        request.name,
         provider,
         issued.id,
         request.limit,
-        window,
+        request.window,
         issued.native_cap,
         dict(issued.ref),
-        expires_at,
+        request.expires_at,
         datetime.now(UTC),
     )
     try:
         store.add_managed_key(key, now)
     except Exception:
-        asyncio.run(_revoke_quietly(cfg, key))  # an unrecorded key would be uncapped by us
+        asyncio.run(_revoke_quietly(cfg, key))
         raise
-    secret = issued.secret.get_secret_value()
+    return key, issued.secret.get_secret_value()
+
+
+def _print_created(key: Any, secret: str, json_out: bool) -> None:
+    """What ``keys create`` prints: the key, its cap and budget, then its secret (once)."""
+    from killswitch.managed import budget_name
+
     if json_out:
         typer.echo(json.dumps({**_key_json(key, True), "secret": secret}, indent=2))
         return
     cap = "native" if key.native_cap else "enforced"
     typer.echo(
-        f"created {name} on {provider} (id {key.id}): {limit} USD {window}; cap {CAP_TEXT[cap]}; "
-        f"budget {budget_name(provider, name)}"
-        + (f"; expires {expires_at:%Y-%m-%d %H:%M:%S} UTC" if expires_at else "")
+        f"created {key.name} on {key.provider} (id {key.id}): {key.limit.amount} USD "
+        f"{key.window}; cap {CAP_TEXT[cap]}; budget {budget_name(key.provider, key.name)}"
+        + (f"; expires {key.expires_at:%Y-%m-%d %H:%M:%S} UTC" if key.expires_at else "")
     )
     typer.echo("secret (shown once, never stored; keep it now):")
     typer.echo(secret)
@@ -914,7 +939,7 @@ def override_list(config: ConfigOpt, json_out: JsonOpt = False) -> None:
 @override_app.command("clear")
 def override_clear(
     config: ConfigOpt,
-    budget: Annotated[str, typer.Argument(help="budget name")],
+    budget: BudgetArg,
     target: Annotated[str | None, typer.Option(help="only this target's group")] = None,
     actor: ActorOpt = None,
     reason: Annotated[str, typer.Option(help="why (journaled)")] = "",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import structlog
@@ -38,12 +38,23 @@ from killswitch.secrets import redact
 from killswitch.server import Health, serve
 from killswitch.shards import GLOBAL, ShardKeeper, provider_shards
 from killswitch.state import Store
-from killswitch.state.lease import Grant, Holder, LeaseLost
+from killswitch.state.lease import Holder, LeaseLost
 from killswitch.state.store import DbTimeouts, DuplicateKill
 
 log = structlog.get_logger("killswitch.daemon")
+
+
 __all__ = ["LEASE_NAME", "Daemon", "Runtime", "build"]
 STOP_GRACE = 8.0
+T = TypeVar("T", covariant=True)
+
+
+class _Keeper(Protocol[T]):
+    """What the first lease attempt needs of a keeper (the leader lease, or the shards)."""
+
+    error: str | None
+
+    def attempt(self) -> T: ...
 
 
 def system_clock() -> datetime:
@@ -360,19 +371,28 @@ class Daemon:
         if replayed:
             log.warning("replayed unfinished journal entries", count=replayed)
 
+    async def _attempt(
+        self, keeper: _Keeper[T], leases: str, kind: str, *, fatal: bool
+    ) -> T | None:
+        """A keeper's first attempt, off the loop. When the database fails: a startup error if
+        ``fatal``, else None (logged): a standby keeps trying from its own thread."""
+        try:
+            return await asyncio.to_thread(keeper.attempt)
+        except Exception as exc:
+            if fatal:
+                raise StartupError(
+                    f"cannot take {leases} on state {self.rt.store.redacted_url()}: "
+                    f"{keeper.error or type(exc).__name__}; check that the database is "
+                    "reachable and writable"
+                ) from None
+            log.error(f"{kind} check failed; standing by", error=keeper.error)
+            return None
+
     async def _first_shards(self, *, once: bool) -> None:
         """Take a first fair share of the shards (every replica is a standby for the rest)."""
         assert self.shards is not None
-        try:
-            plan = await asyncio.to_thread(self.shards.attempt)
-        except Exception as exc:
-            if once:
-                raise StartupError(
-                    f"cannot take the shard leases on state {self.rt.store.redacted_url()}: "
-                    f"{self.shards.error or type(exc).__name__}; check that the database is "
-                    "reachable and writable"
-                ) from None
-            log.error("shard lease check failed; standing by", error=self.shards.error)
+        plan = await self._attempt(self.shards, "the shard leases", "shard lease", fatal=once)
+        if plan is None:
             return
         log.info(
             "sharding providers across replicas",
@@ -387,16 +407,8 @@ class Daemon:
         if self.shards is not None:
             return await self._first_shards(once=once)
         ha = self.rt.config.base.ha
-        try:
-            got: Grant | Holder = await asyncio.to_thread(self.lease.attempt)
-        except Exception as exc:
-            if not ha.enabled or once:
-                raise StartupError(
-                    f"cannot take the lease on state {self.rt.store.redacted_url()}: "
-                    f"{self.lease.error or type(exc).__name__}; check that the database is "
-                    "reachable and writable"
-                ) from None
-            log.error("lease check failed; standing by", error=self.lease.error)
+        got = await self._attempt(self.lease, "the lease", "lease", fatal=not ha.enabled or once)
+        if got is None:
             return
         if isinstance(got, Holder):
             if not ha.enabled or once:
@@ -420,12 +432,7 @@ class Daemon:
             await self._first_lease(once=once)
             services = [] if once else self.serve_providers()  # standbys take pushes too
         except StartupError:
-            self.keeper_stop(release=False)
-            for s in services:
-                s.stop()
-            if server is not None:
-                server.shutdown()
-            await rt.aclose()
+            await self._shut_down(services, server, release=False)
             raise
         if self.shards is not None:
             self.shards.start()
@@ -454,13 +461,24 @@ class Daemon:
                     t.cancel()
             return 0
         finally:
-            self.keeper_stop(release=True)
-            for s in services:
-                s.stop()
-            if server is not None:
-                server.shutdown()
-            await rt.aclose()
+            await self._shut_down(services, server, release=True)
             log.info("stopped")
+
+    async def _shut_down(
+        self,
+        services: Sequence[Service],
+        server: ThreadingHTTPServer | None,
+        *,
+        release: bool,
+    ) -> None:
+        """Stop what :meth:`run` started: the lease keeper (``release``: hand the leases back,
+        which a failed start does not), the push services, the HTTP server, then the runtime."""
+        self.keeper_stop(release=release)
+        for s in services:
+            s.stop()
+        if server is not None:
+            server.shutdown()
+        await self.rt.aclose()
 
     def keeper_stop(self, *, release: bool) -> None:
         if self.shards is not None:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from killswitch.secrets import redact
 from killswitch.state import lease as lease_sql
@@ -28,6 +28,16 @@ from killswitch.state.store import DbTimeouts, make_engine
 
 log = structlog.get_logger("killswitch.lease")
 LEASE_NAME = "killswitch-leader"
+
+
+def lease_engine(url: str, step: float, application_name: str) -> Engine:
+    """The one-connection engine a lease keeper renews through (here and in the shards).
+
+    Every wait (lock, statement, idle transaction, connect) is bounded by one renewal step, so
+    a stuck database costs one renewal, never the margin the replica still trusts its lease for.
+    """
+    timeouts = DbTimeouts(lock_s=step, statement_s=step, idle_in_tx_s=step, connect_s=step)
+    return make_engine(url, timeouts, application_name=application_name, pool_size=1)
 
 
 class Leadership:
@@ -50,13 +60,7 @@ class Leadership:
         self.margin = self.ttl / 3
         self.on_change = on_change
         self._mono = monotonic
-        step = self.renew_every
-        self.engine = make_engine(
-            url,
-            DbTimeouts(lock_s=step, statement_s=step, idle_in_tx_s=step, connect_s=step),
-            application_name=f"killswitch-lease:{identity}",
-            pool_size=1,
-        )
+        self.engine = lease_engine(url, self.renew_every, f"killswitch-lease:{identity}")
         self._lock = threading.Lock()
         self._epoch = 0
         self._valid_until = float("-inf")

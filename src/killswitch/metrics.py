@@ -343,18 +343,19 @@ class Metrics:
         self._budgets: dict[str, BudgetSeries] = {}
         self._rows: dict[str, BudgetRow] = {}
         r = self.registry
-        self.actions = Counter(
-            "killswitch_actions", "Actions carried out, by result", ["action", "result"], registry=r
+
+        def counter(name: str, doc: str, *labels: str) -> Counter:
+            return Counter(name, doc, labels, registry=r)
+
+        def gauge(name: str, doc: str, *labels: str) -> Gauge:
+            return Gauge(name, doc, labels, registry=r)
+
+        self.actions = counter(
+            "killswitch_actions", "Actions carried out, by result", "action", "result"
         )
-        self.kills = Counter(
-            "killswitch_kills", "Kill decisions carried out", ["budget"], registry=r
-        )
-        self.restores = Counter(
-            "killswitch_restores", "Restores carried out", ["budget"], registry=r
-        )
-        self.polls = Counter(
-            "killswitch_poll", "Source polls, by result", ["provider", "result"], registry=r
-        )
+        self.kills = counter("killswitch_kills", "Kill decisions carried out", "budget")
+        self.restores = counter("killswitch_restores", "Restores carried out", "budget")
+        self.polls = counter("killswitch_poll", "Source polls, by result", "provider", "result")
         self.poll_duration = Histogram(
             "killswitch_poll_duration_seconds",
             "Duration of one source poll",
@@ -362,48 +363,38 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
             registry=r,
         )
-        self.last_success = Gauge(
+        self.last_success = gauge(
             "killswitch_last_successful_poll_timestamp_seconds",
             "Unix time of the last successful poll",
-            ["provider"],
-            registry=r,
+            "provider",
         )
-        self.notifications = Counter(
-            "killswitch_notifications",
-            "Notification deliveries",
-            ["notifier", "result"],
-            registry=r,
+        self.notifications = counter(
+            "killswitch_notifications", "Notification deliveries", "notifier", "result"
         )
-        self.outbox_pending = Gauge(
-            "killswitch_outbox_pending", "Notifications waiting for delivery", registry=r
+        self.outbox_pending = gauge(
+            "killswitch_outbox_pending", "Notifications waiting for delivery"
         )
-        self.leader = Gauge(
-            "killswitch_leader",
-            "1 when this replica acts (holds the lease)",
-            ["identity"],
-            registry=r,
+        self.leader = gauge(
+            "killswitch_leader", "1 when this replica acts (holds the lease)", "identity"
         )
-        self.overrides_active = Gauge(
+        self.overrides_active = gauge(
             "killswitch_overrides_active",
             "Operator overrides in force (manual restores that hold, manual kills)",
-            ["budget"],
-            registry=r,
+            "budget",
         )
-        self.shard_owned = Gauge(
+        self.shard_owned = gauge(
             "killswitch_shard_owned",
             "1 on the replica that holds this shard's lease and acts for it (ha.shard)",
-            ["shard"],
-            registry=r,
+            "shard",
         )
-        self.cycle_errors = Counter(
-            "killswitch_cycle_errors", "Cycles that raised unexpectedly (bugs)", registry=r
+        self.cycle_errors = counter(
+            "killswitch_cycle_errors", "Cycles that raised unexpectedly (bugs)"
         )
-        self.state_errors = Counter(
+        self.state_errors = counter(
             "killswitch_state_errors",
             "Cycles skipped on a state database error (lock or statement timeout, lost connection)",
-            registry=r,
         )
-        build = Gauge("killswitch_build_info", "Build information", ["version"], registry=r)
+        build = gauge("killswitch_build_info", "Build information", "version")
         build.labels(__version__).set(1)
         r.register(SnapshotCollector(self))
 

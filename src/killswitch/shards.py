@@ -33,10 +33,10 @@ from datetime import timedelta
 import structlog
 from sqlalchemy import Connection
 
+from killswitch.leadership import lease_engine
 from killswitch.secrets import redact
 from killswitch.state import lease as lease_sql
 from killswitch.state.lease import Claimant, Fence, Grant, Holder, LeaseLost
-from killswitch.state.store import DbTimeouts, make_engine
 
 log = structlog.get_logger("killswitch.shards")
 GLOBAL = "global"
@@ -160,13 +160,7 @@ class ShardKeeper:
         self.on_change = on_change
         self._mono = monotonic
         self._start = zlib.crc32(self.me.token.encode())
-        step = self.renew_every
-        self.engine = make_engine(
-            url,
-            DbTimeouts(lock_s=step, statement_s=step, idle_in_tx_s=step, connect_s=step),
-            application_name=f"killswitch-shards:{identity}",
-            pool_size=1,
-        )
+        self.engine = lease_engine(url, self.renew_every, f"killswitch-shards:{identity}")
         self._lock = threading.Lock()
         self._epochs: dict[str, int] = {}
         self._valid_until: dict[str, float] = {}

@@ -152,19 +152,15 @@ class CapKeeper:
                 continue
             if r.target in held:
                 continue
-            assert r.desired is not None and r.actual is not None
-            events += await self._target(b, provider, r.target, r.desired, r.actual, now)
+            events += await self._target(b, provider, r, now)
         return events
 
     async def _target(
-        self,
-        b: BudgetConfig,
-        provider: Provider,
-        target: str,
-        desired: NativeCap,
-        actual: NativeCap,
-        now: datetime,
+        self, b: BudgetConfig, provider: Provider, r: CapRow, now: datetime
     ) -> list[Event]:
+        """Judge one readable target's cap (both values known); set it back, or announce."""
+        target, desired, actual = r.target, r.desired, r.actual
+        assert desired is not None and actual is not None
         key = (b.name, target)
         enforce = b.native_cap is True and not (self.dry_run or b.dry_run)
         verdict = judge(

@@ -44,6 +44,27 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 metadata = MetaData()
 
+
+def _group_key() -> list[Column[Any]]:
+    """A budget group's key, ``(budget, grp)``: the primary key (or its start) of each table that
+    holds something per group."""
+    return [
+        Column("budget", String(128), primary_key=True),
+        Column("grp", String(512), primary_key=True),
+    ]
+
+
+def _per_group(name: str, document: str) -> Table:
+    """A table of one JSON document per budget group, replaced in place at ``updated_at``."""
+    return Table(
+        name,
+        metadata,
+        *_group_key(),
+        Column(document, JSON, nullable=False),
+        Column("updated_at", UTCDateTime(), nullable=False),
+    )
+
+
 observations = Table(
     "observations",
     metadata,
@@ -65,23 +86,8 @@ observations = Table(
 )
 Index("ix_observations_source_time", observations.c.source, observations.c.observed_at)
 
-target_states = Table(
-    "target_states",
-    metadata,
-    Column("budget", String(128), primary_key=True),
-    Column("grp", String(512), primary_key=True),
-    Column("state", JSON, nullable=False),
-    Column("updated_at", UTCDateTime(), nullable=False),
-)
-
-budget_status = Table(
-    "budget_status",
-    metadata,
-    Column("budget", String(128), primary_key=True),
-    Column("grp", String(512), primary_key=True),
-    Column("status", JSON, nullable=False),
-    Column("updated_at", UTCDateTime(), nullable=False),
-)
+target_states = _per_group("target_states", "state")
+budget_status = _per_group("budget_status", "status")
 
 journal = Table(
     "journal",
@@ -161,8 +167,7 @@ lease = Table(
 open_kills = Table(
     "open_kills",
     metadata,
-    Column("budget", String(128), primary_key=True),
-    Column("grp", String(512), primary_key=True),
+    *_group_key(),
     Column("action", String(128), primary_key=True),
     Column("target", String(1024), primary_key=True),
     Column("journal_id", Integer, nullable=False),
@@ -214,8 +219,7 @@ managed_keys = Table(
 overrides = Table(
     "overrides",
     metadata,
-    Column("budget", String(128), primary_key=True),
-    Column("grp", String(512), primary_key=True),
+    *_group_key(),
     Column("until", UTCDateTime(), nullable=False),
     Column("actor", String(256), nullable=False, server_default=""),
     Column("reason", Text, nullable=False, server_default=""),

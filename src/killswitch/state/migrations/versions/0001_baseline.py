@@ -36,22 +36,22 @@ def _observations() -> list[Item]:
     ]
 
 
-def _target_states() -> list[Item]:
+def _per_group(document: str) -> list[Item]:
+    """The two tables of one JSON document per (budget, grp) differ only in its column's name."""
     return [
         sa.Column("budget", sa.String(128), primary_key=True),
         sa.Column("grp", sa.String(512), primary_key=True),
-        sa.Column("state", sa.JSON, nullable=False),
+        sa.Column(document, sa.JSON, nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
     ]
+
+
+def _target_states() -> list[Item]:
+    return _per_group("state")
 
 
 def _budget_status() -> list[Item]:
-    return [
-        sa.Column("budget", sa.String(128), primary_key=True),
-        sa.Column("grp", sa.String(512), primary_key=True),
-        sa.Column("status", sa.JSON, nullable=False),
-        sa.Column("updated_at", sa.DateTime(), nullable=False),
-    ]
+    return _per_group("status")
 
 
 def _journal() -> list[Item]:
