@@ -8,7 +8,20 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from killswitch.providers._kit.cloud import injected_clients
-from killswitch.providers._kit.validators import is_loopback, matching, one_of, parsed_by, unique
+from killswitch.providers._kit.validators import (
+    checked_by,
+    is_loopback,
+    matching,
+    one_of,
+    parsed_by,
+    unique,
+)
+
+
+def _short(value: str) -> str:
+    if len(value) > 3:
+        raise ValueError(f"{value!r} is too long")
+    return value.upper()  # a parser's result, which checked_by does not keep
 
 
 class Sample(BaseModel):
@@ -17,6 +30,7 @@ class Sample(BaseModel):
     ]
     upper: Annotated[str, parsed_by(str.upper)] = "x"
     period: Annotated[int, one_of((1, 60), "period must be one of 1, 60")] = 60
+    short: list[Annotated[str, checked_by(_short)]] = []
 
 
 def test_a_bad_item_is_reported_at_its_index() -> None:
@@ -34,6 +48,14 @@ def test_parsed_by_replaces_the_value_and_one_of_rejects_others() -> None:
     assert Sample(ids=(), upper="abc").upper == "ABC"
     with pytest.raises(ValidationError, match="period must be one of 1, 60"):
         Sample(ids=(), period=5)
+
+
+def test_checked_by_keeps_the_value_as_written_and_reports_a_bad_item_at_its_index() -> None:
+    assert Sample(ids=(), short=["ab"]).short == ["ab"]
+    with pytest.raises(ValidationError) as err:
+        Sample(ids=(), short=["ab", "abcd"])
+    (e,) = err.value.errors()
+    assert e["loc"] == ("short", 1) and "'abcd' is too long" in e["msg"]
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,8 @@ from killswitch.plugins import ActionParams, TargetRequest
 class NamedTargets:
     """Mixin (before ``Action`` in the bases) for actions whose params list their targets.
 
-    ``targets_field`` names the params field; the targets are its values in order, each once.
+    ``targets_field`` names the params field; the targets are its values in order, each once
+    (after ``target_of``, for params that accept several spellings of one target).
     A plain mixin rather than an ``Action`` subclass, so ``Action[Provider, Params]`` stays a
     direct base and the provider type and params model are still inferred from it.
     """
@@ -25,8 +26,12 @@ class NamedTargets:
     target_dim: ClassVar[str | None] = None
     targets_field: ClassVar[str]
 
+    def target_of(self, value: str) -> str:
+        """The target a params value names (itself by default; a user ARN -> its name)."""
+        return value
+
     def targets(self, params: ActionParams, request: TargetRequest) -> list[str]:
-        return list(dict.fromkeys(getattr(params, self.targets_field)))
+        return list(dict.fromkeys(self.target_of(v) for v in getattr(params, self.targets_field)))
 
 
 def require_each(values: Iterable[str], pattern: re.Pattern[str] | str, what: str) -> None:

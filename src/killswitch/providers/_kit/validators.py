@@ -43,6 +43,20 @@ def parsed_by(parse: Callable[[T], T]) -> AfterValidator:
     return AfterValidator(parse)
 
 
+def checked_by(check: Callable[[T], object]) -> AfterValidator:
+    """Accept a value ``check`` accepts (it raises ValueError naming the right form), unchanged.
+
+    For parsers whose result is not what the config should keep: ``user_name`` accepts a name
+    or a user ARN, and the params keep what the budget wrote (which the journal records).
+    """
+
+    def run(value: T) -> T:
+        check(value)
+        return value
+
+    return AfterValidator(run)
+
+
 def one_of(choices: Sequence[H], message: str) -> AfterValidator:
     """Accept only a value in ``choices``; else ``message`` (which should list them)."""
 

@@ -24,7 +24,7 @@ import asyncio
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
@@ -35,10 +35,10 @@ from killswitch.plugins import (
     ActionParams,
     Prior,
     State,
-    TargetRequest,
     registry,
 )
-from killswitch.providers._kit.actions import NamedTargets, require_each
+from killswitch.providers._kit.actions import NamedTargets
+from killswitch.providers._kit.validators import checked_by, matching
 from killswitch.providers.aws import policies
 from killswitch.providers.aws.arns import (
     ACCOUNT_ID,
@@ -57,13 +57,43 @@ from killswitch.providers.aws.session import AwsSession
 NO_ENTITY = frozenset({"NoSuchEntity"})
 
 
-def _session(provider: AwsProvider) -> AwsSession:
+class ActingSession:
+    """The provider's session as the actions call it: every call is made ``for_action``.
+
+    Acting calls fail as ActionError (retryable or not, which the runner journals) rather than
+    SourceError; saying ``for_action=True`` at each call site was repetition that one forgotten
+    site would have turned into a wrong error kind.
+    """
+
+    def __init__(self, session: AwsSession) -> None:
+        self.session = session
+
+    async def call(
+        self, service: str, op: str, *, ok_codes: frozenset[str] = frozenset(), **params: Any
+    ) -> dict[str, Any]:
+        return await self.session.call(service, op, for_action=True, ok_codes=ok_codes, **params)
+
+    async def pages(self, service: str, op: str, **params: Any) -> list[dict[str, Any]]:
+        return await self.session.pages(service, op, for_action=True, **params)
+
+    async def identity(self) -> Principal:
+        return await self.session.identity(for_action=True)
+
+    async def own_principals(self) -> list[Principal]:
+        return await self.session.own_principals(for_action=True)
+
+    async def access_key_ids(self) -> set[str]:
+        """The access keys the daemon runs on (read in a thread: it may resolve credentials)."""
+        return await asyncio.to_thread(self.session.access_key_ids)
+
+
+def _session(provider: AwsProvider) -> ActingSession:
     """The provider's session (one seam, so a test can hand the actions a fake organisation)."""
-    return provider.session
+    return ActingSession(provider.session)
 
 
 async def _own(provider: AwsProvider) -> list[Principal]:
-    return await _session(provider).own_principals(for_action=True)
+    return await _session(provider).own_principals()
 
 
 def _attach(principal: Principal, policy_arn: str) -> dict[str, Any]:
@@ -72,23 +102,19 @@ def _attach(principal: Principal, policy_arn: str) -> dict[str, Any]:
 
 
 # ---- aws.deny-policy --------------------------------------------------------------------------
+# Each item is checked on its own, so a bad one is reported at its index (principals.2).
+PrincipalArn = Annotated[str, checked_by(parse_principal)]
+UserRef = Annotated[str, checked_by(user_name)]
+RoleRef = Annotated[str, checked_by(role_name)]
+IamAction = Annotated[
+    str, matching(IAM_ACTION, "{value!r} is not an IAM action like bedrock:* or s3:GetObject")
+]
+
+
 class DenyPolicyParams(ActionParams):
-    principals: list[str] = Field(min_length=1, description="IAM user, role or group ARNs")
-    deny: list[str] = Field(min_length=1, description='IAM actions to deny, e.g. "bedrock:*"')
+    principals: list[PrincipalArn] = Field(min_length=1, description="IAM user, role or group ARNs")
+    deny: list[IamAction] = Field(min_length=1, description='IAM actions to deny, e.g. "bedrock:*"')
     resources: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
-
-    @field_validator("principals")
-    @classmethod
-    def _principals(cls, v: list[str]) -> list[str]:
-        for arn in v:
-            parse_principal(arn)
-        return v
-
-    @field_validator("deny")
-    @classmethod
-    def _deny(cls, v: list[str]) -> list[str]:
-        require_each(v, IAM_ACTION, "an IAM action like bedrock:* or s3:GetObject")
-        return v
 
 
 @registry.action
@@ -152,13 +178,11 @@ class DenyPolicy(NamedTargets, Action[AwsProvider, DenyPolicyParams]):
         name = policies.deny_policy_name(ctx.budget, params.deny, params.resources)
         arn = f"arn:{principal.partition}:iam::{me.account}:policy{policies.PATH}{name}"
         created = await self._ensure_policy(s, arn, name, params, ctx.budget)
-        await s.call(
-            "iam", f"attach_{principal.kind}_policy", for_action=True, **_attach(principal, arn)
-        )
+        await s.call("iam", f"attach_{principal.kind}_policy", **_attach(principal, arn))
         return {"principal": target, "policy_arn": arn, "policy_created": created}
 
     async def _refuse_own(
-        self, provider: AwsProvider, s: AwsSession, target: Principal
+        self, provider: AwsProvider, s: ActingSession, target: Principal
     ) -> Principal:
         own = await _own(provider)
         for me in own:
@@ -170,7 +194,7 @@ class DenyPolicy(NamedTargets, Action[AwsProvider, DenyPolicyParams]):
         if target.kind == "group":
             users = {me.name for me in own if me.kind == "user" and me.account == target.account}
             if users:
-                pages = await s.pages("iam", "get_group", for_action=True, GroupName=target.name)
+                pages = await s.pages("iam", "get_group", GroupName=target.name)
                 members = {u.get("UserName") for p in pages for u in p.get("Users", [])}
                 if users & members:
                     raise RefusedAction(
@@ -180,18 +204,15 @@ class DenyPolicy(NamedTargets, Action[AwsProvider, DenyPolicyParams]):
         return own[0]
 
     async def _ensure_policy(
-        self, s: AwsSession, arn: str, name: str, params: DenyPolicyParams, budget: str
+        self, s: ActingSession, arn: str, name: str, params: DenyPolicyParams, budget: str
     ) -> bool:
-        found = await s.call(
-            "iam", "get_policy", for_action=True, ok_codes=NO_ENTITY, PolicyArn=arn
-        )
+        found = await s.call("iam", "get_policy", ok_codes=NO_ENTITY, PolicyArn=arn)
         if found:
             return False
         doc = json.dumps(policies.deny_document(params.deny, params.resources))
         await s.call(
             "iam",
             "create_policy",
-            for_action=True,
             ok_codes=frozenset({"EntityAlreadyExists"}),
             PolicyName=name,
             Path=policies.PATH,
@@ -212,13 +233,12 @@ class DenyPolicy(NamedTargets, Action[AwsProvider, DenyPolicyParams]):
         principal = parse_principal(target)
         arn = prior.get("policy_arn")
         if not isinstance(arn, str):
-            me = await s.identity(for_action=True)
+            me = await s.identity()
             name = policies.deny_policy_name(ctx.budget, params.deny, params.resources)
             arn = f"arn:{principal.partition}:iam::{me.account}:policy{policies.PATH}{name}"
         await s.call(
             "iam",
             f"detach_{principal.kind}_policy",
-            for_action=True,
             ok_codes=NO_ENTITY,
             **_attach(principal, arn),
         )
@@ -226,14 +246,7 @@ class DenyPolicy(NamedTargets, Action[AwsProvider, DenyPolicyParams]):
 
 # ---- aws.deactivate-access-keys ---------------------------------------------------------------
 class DeactivateKeysParams(ActionParams):
-    users: list[str] = Field(min_length=1, description="IAM user names (or user ARNs)")
-
-    @field_validator("users")
-    @classmethod
-    def _users(cls, v: list[str]) -> list[str]:
-        for u in v:
-            user_name(u)
-        return v
+    users: list[UserRef] = Field(min_length=1, description="IAM user names (or user ARNs)")
 
 
 def _held(tags: Mapping[str, str], key: str) -> set[str]:
@@ -250,9 +263,9 @@ def _held_by_others(tags: Mapping[str, str], mine: str) -> set[str]:
 
 
 @registry.action
-class DeactivateAccessKeys(Action[AwsProvider, DeactivateKeysParams]):
+class DeactivateAccessKeys(NamedTargets, Action[AwsProvider, DeactivateKeysParams]):
     name = "aws.deactivate-access-keys"
-    target_dim = None
+    targets_field = "users"
     permissions = (
         "sts:GetCallerIdentity",
         "iam:ListAccessKeys",
@@ -270,18 +283,18 @@ class DeactivateAccessKeys(Action[AwsProvider, DeactivateKeysParams]):
         "them) and remove the tag; keys that were already inactive stay inactive"
     )
 
-    def targets(self, params: DeactivateKeysParams, request: TargetRequest) -> list[str]:
-        return list(dict.fromkeys(user_name(u) for u in params.users))
+    def target_of(self, value: str) -> str:
+        return user_name(value)
 
     def describe(self, target: str, params: DeactivateKeysParams) -> str:
         return f"set every Active access key of IAM user {target} to Inactive"
 
-    async def _tags(self, s: AwsSession, user: str) -> dict[str, str]:
-        pages = await s.pages("iam", "list_user_tags", for_action=True, UserName=user)
+    async def _tags(self, s: ActingSession, user: str) -> dict[str, str]:
+        pages = await s.pages("iam", "list_user_tags", UserName=user)
         return {t["Key"]: t["Value"] for p in pages for t in p.get("Tags", [])}
 
-    async def _keys(self, s: AwsSession, user: str) -> dict[str, str]:
-        pages = await s.pages("iam", "list_access_keys", for_action=True, UserName=user)
+    async def _keys(self, s: ActingSession, user: str) -> dict[str, str]:
+        pages = await s.pages("iam", "list_access_keys", UserName=user)
         return {
             str(k["AccessKeyId"]): str(k["Status"])
             for p in pages
@@ -313,7 +326,7 @@ class DeactivateAccessKeys(Action[AwsProvider, DeactivateKeysParams]):
                 "deactivate the keys killswitch runs on"
             )
         keys = await self._keys(s, user)
-        mine_in_use = set(keys) & await _in_thread_keys(s)
+        mine_in_use = set(keys) & await s.access_key_ids()
         if mine_in_use:
             raise RefusedAction(f"IAM user {user} owns the access key killswitch runs on")
         tag = policies.keys_tag(ctx.budget)
@@ -327,7 +340,6 @@ class DeactivateAccessKeys(Action[AwsProvider, DeactivateKeysParams]):
             await s.call(
                 "iam",
                 "tag_user",
-                for_action=True,
                 UserName=user,
                 Tags=[{"Key": tag, "Value": " ".join(sorted(hold))}],
             )
@@ -335,7 +347,6 @@ class DeactivateAccessKeys(Action[AwsProvider, DeactivateKeysParams]):
             await s.call(
                 "iam",
                 "update_access_key",
-                for_action=True,
                 UserName=user,
                 AccessKeyId=k,
                 Status="Inactive",
@@ -369,30 +380,18 @@ class DeactivateAccessKeys(Action[AwsProvider, DeactivateKeysParams]):
                 await s.call(
                     "iam",
                     "update_access_key",
-                    for_action=True,
                     ok_codes=NO_ENTITY,
                     UserName=user,
                     AccessKeyId=k,
                     Status="Active",
                 )
         if tag in tags:
-            await s.call("iam", "untag_user", for_action=True, UserName=user, TagKeys=[tag])
-
-
-async def _in_thread_keys(s: AwsSession) -> set[str]:
-    return await asyncio.to_thread(s.access_key_ids)
+            await s.call("iam", "untag_user", UserName=user, TagKeys=[tag])
 
 
 # ---- aws.revoke-role-sessions -----------------------------------------------------------------
 class RevokeSessionsParams(ActionParams):
-    roles: list[str] = Field(min_length=1, description="IAM role names or ARNs")
-
-    @field_validator("roles")
-    @classmethod
-    def _roles(cls, v: list[str]) -> list[str]:
-        for r in v:
-            role_name(r)
-        return v
+    roles: list[RoleRef] = Field(min_length=1, description="IAM role names or ARNs")
 
 
 @registry.action
@@ -430,7 +429,6 @@ class RevokeRoleSessions(NamedTargets, Action[AwsProvider, RevokeSessionsParams]
         await s.call(
             "iam",
             "put_role_policy",
-            for_action=True,
             RoleName=role,
             PolicyName=name,
             PolicyDocument=json.dumps(policies.revoke_document(issued_before)),
@@ -450,7 +448,6 @@ class RevokeRoleSessions(NamedTargets, Action[AwsProvider, RevokeSessionsParams]
         await s.call(
             "iam",
             "delete_role_policy",
-            for_action=True,
             ok_codes=NO_ENTITY,
             RoleName=role_name(target),
             PolicyName=str(name),
@@ -514,9 +511,9 @@ class AttachScp(NamedTargets, Action[AwsProvider, ScpParams]):
         kind = "account" if ACCOUNT_ID.match(target) else "OU" if OU_ID.match(target) else "root"
         return f"attach SCP {params.policy_id} to {kind} {target}"
 
-    async def _refuse_own(self, provider: AwsProvider, s: AwsSession, target: str) -> None:
+    async def _refuse_own(self, provider: AwsProvider, s: ActingSession, target: str) -> None:
         me = (await _own(provider))[0]
-        org = await s.call("organizations", "describe_organization", for_action=True)
+        org = await s.call("organizations", "describe_organization")
         mgmt = org.get("Organization", {}).get("MasterAccountId")
         if me.account == mgmt:
             return  # SCPs never restrict the management account
@@ -524,7 +521,7 @@ class AttachScp(NamedTargets, Action[AwsProvider, ScpParams]):
             raise RefusedAction(f"account {target} is the daemon's own account")
         child = me.account
         for _ in range(10):  # OUs nest at most 5 deep under the root
-            pages = await s.pages("organizations", "list_parents", for_action=True, ChildId=child)
+            pages = await s.pages("organizations", "list_parents", ChildId=child)
             parents = [p for page in pages for p in page.get("Parents", [])]
             if not parents:
                 return
@@ -533,19 +530,16 @@ class AttachScp(NamedTargets, Action[AwsProvider, ScpParams]):
                 raise RefusedAction(f"{target} contains the daemon's own account {me.account}")
 
     async def _state(
-        self, s: AwsSession, target: str, policy_id: str
+        self, s: ActingSession, target: str, policy_id: str
     ) -> tuple[bool, dict[str, str]]:
         pages = await s.pages(
             "organizations",
             "list_policies_for_target",
-            for_action=True,
             TargetId=target,
             Filter=SCP,
         )
         attached = any(p.get("Id") == policy_id for page in pages for p in page.get("Policies", []))
-        tpages = await s.pages(
-            "organizations", "list_tags_for_resource", for_action=True, ResourceId=target
-        )
+        tpages = await s.pages("organizations", "list_tags_for_resource", ResourceId=target)
         tags = {t["Key"]: t["Value"] for page in tpages for t in page.get("Tags", [])}
         return attached, tags
 
@@ -575,7 +569,6 @@ class AttachScp(NamedTargets, Action[AwsProvider, ScpParams]):
             await s.call(
                 "organizations",
                 "tag_resource",
-                for_action=True,
                 ResourceId=target,
                 Tags=[{"Key": mine, "Value": "held"}],
             )
@@ -583,7 +576,6 @@ class AttachScp(NamedTargets, Action[AwsProvider, ScpParams]):
             await s.call(
                 "organizations",
                 "attach_policy",
-                for_action=True,
                 ok_codes=frozenset({"DuplicatePolicyAttachmentException"}),
                 PolicyId=params.policy_id,
                 TargetId=target,
@@ -609,7 +601,6 @@ class AttachScp(NamedTargets, Action[AwsProvider, ScpParams]):
             await s.call(
                 "organizations",
                 "untag_resource",
-                for_action=True,
                 ResourceId=target,
                 TagKeys=[mine],
             )
@@ -618,7 +609,6 @@ class AttachScp(NamedTargets, Action[AwsProvider, ScpParams]):
             await s.call(
                 "organizations",
                 "detach_policy",
-                for_action=True,
                 ok_codes=frozenset({"PolicyNotAttachedException"}),
                 PolicyId=policy_id,
                 TargetId=target,

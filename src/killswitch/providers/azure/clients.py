@@ -12,7 +12,6 @@ sends through), or ready clients (``cognitiveservices`` serves every subscriptio
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,12 +29,9 @@ from azure.core.exceptions import (
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 
-from killswitch.errors import ActionError, SourceError
-from killswitch.providers._kit.cloud import injected_clients
+from killswitch.providers._kit.cloud import ThreadedCalls, injected_clients
 from killswitch.providers._kit.validators import is_loopback
 from killswitch.providers.azure.config import AzureConfig
-
-T = TypeVar("T")
 
 
 class _Read(Protocol):
@@ -101,7 +97,7 @@ class AzureHooks:
     cognitiveservices: Any = None
 
 
-class AzureClients:
+class AzureClients(ThreadedCalls):
     """Lazily built credential and SDK clients for one provider entry (thread-safe)."""
 
     def __init__(self, cfg: AzureConfig, hooks: AzureHooks | None = None) -> None:
@@ -193,27 +189,11 @@ class AzureClients:
                 close_cred()
 
     # ---- calls ---------------------------------------------------------------------------
-    async def source_call(self, what: str, fn: Callable[[], T]) -> T:
-        """Run ``fn`` in a thread; any failure becomes a SourceError (never a zero)."""
-        try:
-            return await asyncio.to_thread(fn)
-        except SourceError:
-            raise
-        except Exception as exc:  # the SDK choking on an answer of the wrong shape included
-            raise SourceError(describe(what, exc)) from None
+    def failure(self, what: str, exc: BaseException) -> str:
+        return describe(what, exc)
 
-    async def action_call(self, what: str, fn: Callable[[], T]) -> T:
-        """Run ``fn`` in a thread; failures become ActionError (retryable unless permanent)."""
-        try:
-            return await asyncio.to_thread(fn)
-        except ActionError:
-            raise
-        except SourceError as exc:  # a malformed read while acting: the next cycle may do better
-            raise ActionError(str(exc)) from None
-        except Exception as exc:
-            raise ActionError(
-                describe(what, exc), retryable=status_of(exc) not in PERMANENT
-            ) from None
+    def permanent(self, exc: BaseException) -> bool:
+        return status_of(exc) in PERMANENT
 
 
 class CachedSource(Generic[R]):

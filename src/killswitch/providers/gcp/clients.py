@@ -17,18 +17,17 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.auth import exceptions as auth_exc
 
-from killswitch.errors import ActionError, SourceError
-from killswitch.providers._kit.cloud import injected_clients
+from killswitch.errors import SourceError
+from killswitch.providers._kit.cloud import ThreadedCalls, injected_clients
 from killswitch.providers.gcp.config import GcpConfig
 
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
-T = TypeVar("T")
 
 # Errors after which retrying the same call cannot help (a human must change something).
 PERMANENT: tuple[type[Exception], ...] = (
@@ -81,7 +80,7 @@ class GcpHooks:
     service_usage: Any = None
 
 
-class GcpClients:
+class GcpClients(ThreadedCalls):
     """Lazily built ADC credentials and SDK clients for one provider entry (thread-safe)."""
 
     def __init__(self, cfg: GcpConfig, hooks: GcpHooks | None = None) -> None:
@@ -182,25 +181,10 @@ class GcpClients:
         self._clients.clear()
 
     # ---- calls ---------------------------------------------------------------------------
-    async def source_call(self, what: str, fn: Callable[[], T]) -> T:
-        """Run ``fn`` in a thread; any Google failure becomes a SourceError."""
-        try:
-            return await asyncio.to_thread(fn)
-        except (gexc.GoogleAPIError, auth_exc.GoogleAuthError, OSError) as exc:
-            raise SourceError(describe(what, exc)) from None
-        except Exception as exc:  # the SDK choking on an answer of the wrong shape
-            raise SourceError(describe(what, exc)) from None
+    def failure(self, what: str, exc: BaseException) -> str:
+        return describe(what, exc)
 
-    async def action_call(self, what: str, fn: Callable[[], T]) -> T:
-        """Run ``fn`` in a thread; failures become ActionError (retryable unless permanent)."""
-        try:
-            return await asyncio.to_thread(fn)
-        except ActionError:
-            raise
-        except PERMANENT as exc:
-            raise ActionError(describe(what, exc), retryable=False) from None
-        except gexc.RetryError as exc:
-            permanent = isinstance(exc.cause, PERMANENT)
-            raise ActionError(describe(what, exc), retryable=not permanent) from None
-        except Exception as exc:
-            raise ActionError(describe(what, exc)) from None
+    def permanent(self, exc: BaseException) -> bool:
+        """PERMANENT, also when the SDK's own retries gave up on one (RetryError.cause)."""
+        cause = exc.cause if isinstance(exc, gexc.RetryError) else exc
+        return isinstance(cause, PERMANENT)
