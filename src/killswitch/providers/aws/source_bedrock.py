@@ -36,6 +36,7 @@ from killswitch.errors import MalformedResponse, SourceError
 from killswitch.model import Coverage, Money, ObservationKind, PollResult, SpendObservation
 from killswitch.plugins import ProviderContext
 from killswitch.pricing import TokenUsage
+from killswitch.providers._kit.source import GuardedSource
 from killswitch.providers.aws import bedrock_models
 from killswitch.providers.aws.config import BedrockSourceConfig
 from killswitch.providers.aws.session import AwsSession
@@ -91,7 +92,7 @@ def read_plan(
     return spans
 
 
-class BedrockSource:
+class BedrockSource(GuardedSource):
     name = NAME
 
     def __init__(
@@ -134,12 +135,6 @@ class BedrockSource:
                     ):
                         pairs.add((dims[0]["Value"], metric))
         return pairs
-
-    async def poll(self, now: datetime, since: datetime) -> PollResult:
-        try:
-            return await self._poll(now, since)
-        except SourceError as exc:
-            return PollResult(self.name, error=str(exc))
 
     async def _poll(self, now: datetime, since: datetime) -> PollResult:
         p = self.cfg.period

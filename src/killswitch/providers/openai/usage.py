@@ -38,6 +38,7 @@ from killswitch.model import Coverage, Money, ObservationKind, PollResult, Spend
 from killswitch.plugins import ProviderContext
 from killswitch.providers._admin_api.costs import DAY, floor_day
 from killswitch.providers._admin_api.reconcile import Reconciler, utc_days
+from killswitch.providers._kit.source import GuardedSource
 from killswitch.providers.openai.client import USAGE_PATH, AdminAPI, unix
 from killswitch.providers.openai.config import USAGE_PAGE_LIMITS, OpenAIConfig
 from killswitch.providers.openai.costs import CostReader
@@ -74,7 +75,7 @@ class _Bin:
     notes: list[str] = field(default_factory=list)
 
 
-class UsageSource:
+class UsageSource(GuardedSource):
     name = NAME
 
     def __init__(
@@ -93,12 +94,6 @@ class UsageSource:
         self._first: datetime | None = None  # earliest bin start read in this process
         self._until: datetime | None = None  # end of what the last read covered
         self._warned_alignment = False
-
-    async def poll(self, now: datetime, since: datetime) -> PollResult:
-        try:
-            return await self._poll(now, since)
-        except SourceError as exc:
-            return PollResult(self.name, error=str(exc))
 
     async def _poll(self, now: datetime, since: datetime) -> PollResult:
         w = self.cfg.width

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
@@ -29,6 +30,7 @@ from killswitch.plugins import (
     registry,
 )
 from killswitch.providers._kit.provider import BuiltProvider
+from killswitch.providers._kit.source import GuardedSource
 
 PAGE_SIZE = 100  # documented page size of GET /keys; a shorter page is the last one
 MAX_PAGES = 1000
@@ -45,27 +47,30 @@ _WINDOWS = {
     "usage_weekly": WindowSpec("weekly"),
     "usage_monthly": WindowSpec("monthly"),
 }
+_AMOUNTS = ("usage", *_WINDOWS)
 
 
 def parse_key(item: Any, index: int) -> dict[str, Any]:
-    """Validate one ApiKey object; raise MalformedResponse naming what is wrong."""
+    """Validate one ApiKey object; raise MalformedResponse naming what is wrong.
+
+    Called 10k times a poll at 10k keys: a plain JSON number takes the short way (its exact
+    type, so a bool is no number); anything else goes through the checks that name the fault.
+    """
     if not isinstance(item, dict):
         raise MalformedResponse(f"/keys data[{index}] is not an object")
     h = item.get("hash")
     if not isinstance(h, str) or not h:
         raise MalformedResponse(f"/keys data[{index}].hash is missing")
     out: dict[str, Any] = {"hash": h, "name": str(item.get("name") or item.get("label") or "")}
-    for f in ("usage", *_WINDOWS):
-        if f not in item or item[f] is None:
-            raise MalformedResponse(f"/keys data[{index}].{f} is missing for key {h}")
-        if not isinstance(item[f], int | float) or isinstance(item[f], bool):
-            raise MalformedResponse(f"/keys data[{index}].{f} is not a number for key {h}")
-        try:
-            out[f] = to_decimal(item[f], field_name=f)
-        except ValueError as exc:
-            raise MalformedResponse(f"/keys data[{index}]: {exc}") from None
-        if out[f] < 0:
+    for f in _AMOUNTS:
+        v: Any = item.get(f)
+        kind = type(v)
+        amount = Decimal(repr(v)) if kind is float else Decimal(v) if kind is int else None
+        if amount is None or not amount.is_finite():
+            amount = _odd_amount(item, f, index, h)
+        if amount < 0:
             raise MalformedResponse(f"/keys data[{index}].{f} is negative for key {h}")
+        out[f] = amount
     out["disabled"] = bool(item.get("disabled", False))
     out["workspace_id"] = item.get("workspace_id")
     # the native cap's fields, checked by caps.py only when a budget sets native_cap
@@ -73,7 +78,20 @@ def parse_key(item: Any, index: int) -> dict[str, Any]:
     return out
 
 
-class OpenRouterSource:
+def _odd_amount(item: dict[str, Any], f: str, index: int, h: str) -> Decimal:
+    """An amount that is not a plain finite number: the error that says what it is."""
+    v = item.get(f)
+    if v is None:
+        raise MalformedResponse(f"/keys data[{index}].{f} is missing for key {h}")
+    if not isinstance(v, int | float) or isinstance(v, bool):
+        raise MalformedResponse(f"/keys data[{index}].{f} is not a number for key {h}")
+    try:
+        return to_decimal(v, field_name=f)
+    except ValueError as exc:
+        raise MalformedResponse(f"/keys data[{index}]: {exc}") from None
+
+
+class OpenRouterSource(GuardedSource):
     name = "openrouter"
 
     def __init__(self, provider: OpenRouterProvider) -> None:
@@ -96,11 +114,8 @@ class OpenRouterSource:
                 return keys
         raise SourceError(f"/keys: more than {MAX_PAGES} pages; refusing to guess the rest")
 
-    async def poll(self, now: datetime, since: datetime) -> PollResult:
-        try:
-            keys = await self.list_keys()
-        except SourceError as exc:
-            return PollResult(self.name, error=str(exc))
+    async def _poll(self, now: datetime, since: datetime) -> PollResult:
+        keys = await self.list_keys()
         obs: list[SpendObservation] = []
         windows = {f: spec.at(now) for f, spec in _WINDOWS.items()}  # once per poll, not per key
         for k in keys:
