@@ -99,6 +99,13 @@ class Request:
 Handler = Callable[[Request], tuple[int, Any] | tuple[int, Any, dict[str, str]]]
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: a daemon sending its kills side by side opens more
+    # connections at once, and a dropped SYN costs a 1 s retransmit (a real API has no such
+    # limit, so the stand-in must not add one)
+    request_queue_size = 128
+
+
 @dataclass
 class StandIn:
     """A loopback HTTP server: ``routes[(METHOD, regex)] = handler(request) -> (status, body)``."""
@@ -151,7 +158,7 @@ class StandIn:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        self._server = _Server(("127.0.0.1", self.port), H)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()

@@ -8,7 +8,7 @@ observations that match UTC daily/weekly/monthly windows exactly; the lifetime c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
@@ -18,7 +18,14 @@ from pydantic import Field, SecretStr
 from killswitch.core.windows import WindowSpec
 from killswitch.errors import MalformedResponse, SourceError
 from killswitch.http import HTTPStatusError, ProviderHTTP
-from killswitch.model import Money, ObservationKind, PollResult, SpendObservation, to_decimal
+from killswitch.model import (
+    Money,
+    ObservationKind,
+    PollResult,
+    SpendObservation,
+    Window,
+    to_decimal,
+)
 from killswitch.plugins import (
     Capabilities,
     DoctorFinding,
@@ -98,7 +105,10 @@ class OpenRouterSource(GuardedSource):
         self.provider = provider
 
     async def list_keys(self) -> list[dict[str, Any]]:
-        keys: list[dict[str, Any]] = []
+        return [k async for page in self.pages() for k in page]
+
+    async def pages(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """The listing page by page, each parsed as it arrives (a short page is the last)."""
         params: dict[str, Any] = {"include_disabled": "true"}
         if self.provider.cfg.workspace_id:
             params["workspace_id"] = self.provider.cfg.workspace_id
@@ -109,45 +119,44 @@ class OpenRouterSource(GuardedSource):
             data = body.get("data") if isinstance(body, dict) else None
             if not isinstance(data, list):
                 raise MalformedResponse("/keys: response has no 'data' list")
-            keys += [parse_key(item, i) for i, item in enumerate(data)]
+            yield [parse_key(item, i) for i, item in enumerate(data)]
             if len(data) < PAGE_SIZE:
-                return keys
+                return
         raise SourceError(f"/keys: more than {MAX_PAGES} pages; refusing to guess the rest")
 
     async def _poll(self, now: datetime, since: datetime) -> PollResult:
-        keys = await self.list_keys()
+        """Observations are built page by page, while the next page is on its way: after the
+        last page only its own keys are left to do (the kill of a key waits for less)."""
         obs: list[SpendObservation] = []
         windows = {f: spec.at(now) for f, spec in _WINDOWS.items()}  # once per poll, not per key
-        for k in keys:
-            dims = {"key": k["hash"]}
-            if k["name"]:
-                dims["name"] = k["name"]
-            if k["workspace_id"]:
-                dims["workspace"] = str(k["workspace_id"])
-            for f, w in windows.items():
-                obs.append(
-                    SpendObservation(
-                        self.name,
-                        k["hash"],
-                        ObservationKind.TO_DATE,
-                        Money(k[f], "USD"),
-                        now,
-                        w.start,
-                        w.end,
-                        dims,
-                    )
-                )
-            obs.append(
-                SpendObservation(
-                    self.name,
-                    k["hash"],
-                    ObservationKind.COUNTER,
-                    Money(k["usage"], "USD"),
-                    now,
-                    dims=dims,
-                )
-            )
+        async for page in self.pages():
+            for k in page:
+                obs += self._observe(k, now, windows)
         return PollResult(self.name, tuple(obs), data_as_of=now)
+
+    def _observe(
+        self, k: dict[str, Any], now: datetime, windows: dict[str, Window]
+    ) -> list[SpendObservation]:
+        """A key's three calendar counters (``to_date``) and its lifetime ``counter`` sample."""
+        dims = {"key": k["hash"]}
+        if k["name"]:
+            dims["name"] = k["name"]
+        if k["workspace_id"]:
+            dims["workspace"] = str(k["workspace_id"])
+        to_date = ObservationKind.TO_DATE
+        out = [
+            SpendObservation(
+                self.name, k["hash"], to_date, Money(k[f], "USD"), now, w.start, w.end, dims
+            )
+            for f, w in windows.items()
+        ]
+        lifetime = Money(k["usage"], "USD")
+        out.append(
+            SpendObservation(
+                self.name, k["hash"], ObservationKind.COUNTER, lifetime, now, dims=dims
+            )
+        )
+        return out
 
 
 @registry.provider
