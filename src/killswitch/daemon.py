@@ -425,6 +425,10 @@ class Daemon:
         rt = self.rt
         self._loop = asyncio.get_running_loop()
         self._once_mode = once
+        # First: a SIGTERM while starting (a slow lease or migration, `docker stop`, a rollout)
+        # is a clean stop once start-up is done, not death by the default handler (exit -15).
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._loop.add_signal_handler(sig, self.stop_event.set)
         server = None if once else self.listen()  # before the banner: a failure is the first line
         services: list[Service] = []
         self.banner()
@@ -442,8 +446,6 @@ class Daemon:
         try:
             # Budgets removed from the config leave status (the journal stays, as history).
             await asyncio.to_thread(rt.store.forget_budgets, [b.name for b in rt.config.budgets])
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self._loop.add_signal_handler(sig, self.stop_event.set)
             if self.leader and self.shards is None:  # shards resume as they are taken
                 await self._resume()
             if once:
