@@ -151,3 +151,18 @@ def test_overrides_are_journaled_replaced_lifted_and_pruned(store_url: str) -> N
     ]
     assert s.journal_rows()[-1].reason.startswith("lifted by carol: done (was: override until")
     assert s.prune_journal(NOW + timedelta(days=1)) == 4  # history ages out like the rest
+
+
+def test_states_read_what_another_writer_changed_and_one_group_reads_alone(store_url: str) -> None:
+    """The daemon parses each stored state text once and reuses it; a change written by another
+    process (a CLI restore, another replica) must still be read, and ``state`` reads one row."""
+    daemon, cli = Store(store_url), Store(store_url)
+    warned = TargetState(NOW, frozenset({"0.8"}))
+    daemon.save_states("b", {"g1": TargetState(NOW), "g2": warned}, NOW)
+    first = daemon.states("b")
+    assert first == {"g1": TargetState(NOW), "g2": warned}
+    assert daemon.states("b")["g2"] is first["g2"]  # unchanged text: the same object again
+    cli.save_states("b", {"g2": TargetState(NOW)}, NOW + timedelta(minutes=1))
+    assert daemon.states("b") == {"g1": TargetState(NOW), "g2": TargetState(NOW)}
+    assert daemon.state("b", "g2") == TargetState(NOW)
+    assert daemon.state("b", "nope") is None
