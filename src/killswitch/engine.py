@@ -622,9 +622,8 @@ class Engine:
                 report.evaluations = await self.offload(self.evaluate, provider_name, now)
                 if act:
                     await self.act(report.evaluations, now)
-                await self.offload(self.store_polls, report.polls, now)
-                if act:
                     await self.sync_caps(provider_name, now)
+                await self.offload(self.store_polls, report.polls, now)
                 await self.offload(self.publish, report.evaluations, now)
             return report
 

@@ -14,6 +14,17 @@ from killswitch import daemon
 from killswitch.act.plan import plan_kill
 from killswitch.testing import FakeClock
 
+BUDGET: dict[str, Any] = {  # the budget make() configures unless told otherwise
+    "name": "per-key",
+    "provider": "sim",
+    "scope": {"each": "key"},
+    "window": "interval:1h",
+    "limit_usd": 10,
+    "warn_at": [0.5, 0.8],
+    "actions": ["simulated.disable"],
+    "restore": "on_reset",
+}
+
 
 def make(
     tmp_path: Path,
@@ -24,17 +35,7 @@ def make(
     transport: Any = None,
     targets: list[dict[str, Any]] | None = None,
 ) -> daemon.Runtime:
-    b = {
-        "name": "per-key",
-        "provider": "sim",
-        "scope": {"each": "key"},
-        "window": "interval:1h",
-        "limit_usd": 10,
-        "warn_at": [0.5, 0.8],
-        "actions": ["simulated.disable"],
-        "restore": "on_reset",
-        **(budget or {}),
-    }
+    b = {**BUDGET, **(budget or {})}
     data = {
         "state": f"sqlite:///{tmp_path / 's.db'}",
         "providers": {

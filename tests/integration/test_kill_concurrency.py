@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.integration.test_engine import journal, make
+from tests.integration.test_engine import BUDGET, journal, make
 
 from killswitch.act import executor as executor_mod
 from killswitch.act.executor import KILL_CONCURRENCY, Acted
@@ -76,16 +76,8 @@ async def test_two_budgets_killing_one_target_run_in_plan_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = FakeClock()
-    second = {
-        "name": "per-key-b",
-        "provider": "sim",
-        "scope": {"each": "key"},
-        "window": "interval:1h",
-        "limit_usd": 5,
-        "actions": ["simulated.disable"],
-    }
-    first = {**second, "name": "per-key", "limit_usd": 10}
-    rt = make(tmp_path, clock, targets=FLEET[:1], top={"budgets": [first, second]})
+    second = {**BUDGET, "name": "per-key-b", "limit_usd": 5}
+    rt = make(tmp_path, clock, targets=FLEET[:1], top={"budgets": [BUDGET, second]})
     calls = Calls(monkeypatch)
     clock.advance(minutes=10)
     await rt.engine.cycle("sim")
