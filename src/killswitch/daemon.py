@@ -16,9 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import httpx
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import DBAPIError
@@ -40,6 +39,9 @@ from killswitch.shards import GLOBAL, ShardKeeper, provider_shards
 from killswitch.state import Store
 from killswitch.state.lease import Holder, LeaseLost
 from killswitch.state.store import DbTimeouts, DuplicateKill
+
+if TYPE_CHECKING:
+    import httpx
 
 log = structlog.get_logger("killswitch.daemon")
 

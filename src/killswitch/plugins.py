@@ -41,7 +41,6 @@ from typing import (
     runtime_checkable,
 )
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from typing_extensions import TypeVar  # default= (PEP 696): bare Provider / Action stay valid
 
@@ -54,6 +53,8 @@ from killswitch.model import ManagedKey, Money, PollResult, Window
 from killswitch.pricing import PriceBook
 
 if TYPE_CHECKING:
+    import httpx
+
     from killswitch.state import Store
 
 H = TypeVar("H")

@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Connection, delete, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from killswitch.state import tables as t
 
@@ -181,9 +180,7 @@ def acquire(conn: Connection, name: str, me: Claimant, ttl: timedelta) -> Grant 
         "expires_at": now + ttl,
     }
     if cur is None:
-        ins: Any = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
-            t.lease
-        )
+        ins: Any = t.insert(conn.dialect.name, t.lease)
         res = conn.execute(
             ins.values(name=name, epoch=1, acquired_at=now, **values)
             .on_conflict_do_nothing(index_elements=["name"])

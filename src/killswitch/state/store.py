@@ -32,7 +32,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
@@ -223,7 +222,7 @@ class Store:
         self.engine.dispose()
 
     def _insert(self, table: Any) -> Any:
-        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+        return t.insert(self.dialect, table)
 
     def _group_upsert(self, table: Any, payload: str) -> Any:
         """An insert of (budget, grp) rows that replaces ``payload`` and ``updated_at`` of a row
