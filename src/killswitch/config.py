@@ -10,7 +10,7 @@ a resolved secret.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -517,93 +517,98 @@ def parse(data: Any, *, reg: Registry | None = None, source_path: str | None = N
     """Validate a parsed YAML document. Raises ConfigError listing every problem."""
     reg = (reg or registry).load()
     if data is None or data == {}:
-        raise ConfigError(
-            [
-                (
-                    "(top level)",
-                    "the config is empty: it needs providers: and budgets: "
-                    "(see config/demo.yaml or `killswitch schema`)",
-                )
-            ]
-        )
+        raise ConfigError([("(top level)", EMPTY_CONFIG)])
     if not isinstance(data, dict):
         raise ConfigError([("(top level)", "the config must be a YAML mapping")])
-    problems: list[tuple[str, str]] = []
+    problems: Problems = []
     data = resolve_tree(data, "", problems)
     unresolved = {path for path, _ in problems}  # their "missing value" errors add nothing
 
-    def errors(exc: ValidationError, prefix: str) -> list[tuple[str, str]]:
+    def errors(exc: ValidationError, prefix: str) -> Problems:
         return [p for p in _errors(exc, prefix) if p[0] not in unresolved]
 
     try:
         base = BaseConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(problems + errors(exc, "")) from None
-
     providers: dict[str, ProviderConfig] = {}
     for pname, raw in base.providers.items():
-        path = f"providers.{pname}"
-        if not NAME.match(pname):
-            problems.append((path, "provider names use letters, digits, '-', '_' or '.'"))
-        if not isinstance(raw, dict) or "type" not in raw:
-            problems.append(
-                (f"{path}.type", f"missing; one of: {', '.join(sorted(reg.providers))}")
-            )
-            continue
-        cls = reg.providers.get(str(raw["type"]))
-        if cls is None and str(raw["type"]) in reg.unavailable:
-            problems.append(
-                (
-                    f"{path}.type",
-                    f"provider type {raw['type']!r} is not available: "
-                    f"{reg.unavailable[str(raw['type'])]}",
-                )
-            )
-            continue
-        if cls is None:
-            problems.append(
-                (
-                    f"{path}.type",
-                    f"unknown provider type {raw['type']!r}; "
-                    f"known: {', '.join(sorted(reg.providers))}",
-                )
-            )
-            continue
-        try:
-            providers[pname] = cls.config_model.model_validate(raw)
-        except ValidationError as exc:
-            problems += errors(exc, path)
-
+        cfg = _provider_config(reg, pname, raw, errors, problems)
+        if cfg is not None:
+            providers[pname] = cfg
     actions: dict[str, tuple[ResolvedAction, ...]] = {}
-    seen: set[str] = set()
     for i, b in enumerate(base.budgets):
-        path = f"budgets[{i}]"
-        if b.name in seen:
-            problems.append((f"{path}.name", f"duplicate budget name {b.name!r}"))
-        seen.add(b.name)
-        problems += _check_feeds(reg, base, providers, b, path)
-        if b.native_cap is not False:
-            problems += _native_cap_problems(reg, providers, b, f"{path}.native_cap")
-        if b.forecast is not None and b.multi:
-            problems.append(
-                (
-                    f"{path}.forecast",
-                    "forecasts read one source's data age; a budget across providers has "
-                    "several: set forecast on a single-provider budget, or remove it here",
-                )
-            )
-        resolved = []
-        for j, entry in enumerate(b.actions):
-            ra = _resolve_action(reg, providers, b, entry, f"{path}.actions[{j}]", problems, errors)
-            if ra is not None:
-                resolved.append(ra)
-        actions[b.name] = tuple(resolved)
+        if b.name in actions:
+            problems.append((f"budgets[{i}].name", f"duplicate budget name {b.name!r}"))
+        actions[b.name] = _checked_budget(
+            reg, base, providers, b, f"budgets[{i}]", errors, problems
+        )
     if problems:
         raise ConfigError(problems)
     return Config(base=base, providers=providers, actions=actions, source_path=source_path)
 
 
+EMPTY_CONFIG = (
+    "the config is empty: it needs providers: and budgets: "
+    "(see config/demo.yaml or `killswitch schema`)"
+)
 Problems = list[tuple[str, str]]
+ErrorsOf = Callable[[ValidationError, str], Problems]
+
+
+def _provider_config(
+    reg: Registry, pname: str, raw: Any, errors: ErrorsOf, problems: Problems
+) -> ProviderConfig | None:
+    """``providers.<pname>`` validated by its type's own model (None, with problems, if not)."""
+    path = f"providers.{pname}"
+    if not NAME.match(pname):
+        problems.append((path, "provider names use letters, digits, '-', '_' or '.'"))
+    if not isinstance(raw, dict) or "type" not in raw:
+        problems.append((f"{path}.type", f"missing; one of: {', '.join(sorted(reg.providers))}"))
+        return None
+    kind = str(raw["type"])
+    cls = reg.providers.get(kind)
+    if cls is None:
+        why = (
+            f"provider type {kind!r} is not available: {reg.unavailable[kind]}"
+            if kind in reg.unavailable
+            else f"unknown provider type {kind!r}; known: {', '.join(sorted(reg.providers))}"
+        )
+        problems.append((f"{path}.type", why))
+        return None
+    try:
+        return cls.config_model.model_validate(raw)
+    except ValidationError as exc:
+        problems += errors(exc, path)
+        return None
+
+
+def _checked_budget(
+    reg: Registry,
+    base: BaseConfig,
+    providers: Mapping[str, ProviderConfig],
+    b: BudgetConfig,
+    path: str,
+    errors: ErrorsOf,
+    problems: Problems,
+) -> tuple[ResolvedAction, ...]:
+    """A budget checked against the providers it reads and acts on: its actions resolved."""
+    problems += _check_feeds(reg, base, providers, b, path)
+    if b.native_cap is not False:
+        problems += _native_cap_problems(reg, providers, b, f"{path}.native_cap")
+    if b.forecast is not None and b.multi:
+        problems.append((f"{path}.forecast", FORECAST_ACROSS))
+    resolved = (
+        _resolve_action(reg, providers, b, entry, f"{path}.actions[{j}]", problems, errors)
+        for j, entry in enumerate(b.actions)
+    )
+    return tuple(ra for ra in resolved if ra is not None)
+
+
+FORECAST_ACROSS = (
+    "forecasts read one source's data age; a budget across providers has "
+    "several: set forecast on a single-provider budget, or remove it here"
+)
 
 
 def _check_feeds(
@@ -683,7 +688,7 @@ def _resolve_action(
     entry: str | ActionEntry,
     apath: str,
     problems: Problems,
-    errors: Any,
+    errors: ErrorsOf,
 ) -> ResolvedAction | None:
     """One action entry: a registered action of (one of) the budget's providers, its params
     validated, irreversibility opted into."""

@@ -122,18 +122,10 @@ def evaluate(
     window = rule.window.at(now)
     # the usual case: no coverage (no source vouches for missing buckets), nothing to merge
     vouched = bool(coverage) and covered(coverage, window.start, min(now, window.end))
-    grouped: dict[str, dict[str, list[SpendObservation]]] = {}
-    for g, o in _in_groups(rule.scope, observations):
-        by_target = grouped.get(g)
-        if by_target is None:
-            grouped[g] = {o.target: [o]}
-        elif o.target in by_target:
-            by_target[o.target].append(o)
-        else:
-            by_target[o.target] = [o]
+    grouped = _grouped(rule.scope, observations)
     groups = set(grouped)
     groups.update(rule.scope.declared_groups())
-    if prior:
+    if prior:  # a killed group stays evaluated (its restore) even when nothing reports it
         groups.update(g for g, st in prior.items() if st.killed)
     ctx = _Context(rule, window, vouched)
     ctx.now, ctx.stale, ctx.history = now, stale, history or {}
@@ -162,6 +154,22 @@ def judge(
     for g in sorted(spends):
         _judge_group(ctx, g, spends[g], prior.get(g, _BLANK), out, stale)
     return out
+
+
+def _grouped(
+    scope: Scope, observations: Iterable[SpendObservation]
+) -> dict[str, dict[str, list[SpendObservation]]]:
+    """The observations in scope, by group, then by target (a group sums its targets)."""
+    grouped: dict[str, dict[str, list[SpendObservation]]] = {}
+    for g, o in _in_groups(scope, observations):
+        by_target = grouped.get(g)
+        if by_target is None:
+            grouped[g] = {o.target: [o]}
+        elif o.target in by_target:
+            by_target[o.target].append(o)
+        else:
+            by_target[o.target] = [o]
+    return grouped
 
 
 def _in_groups(
