@@ -150,74 +150,81 @@ class Intake:
             ) from None
 
 
-def handler(intake: Intake) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        timeout = READ_TIMEOUT
-        protocol_version = "HTTP/1.1"
+class IngestHandler(BaseHTTPRequestHandler):
+    """``POST /v1/spend``: authenticate, admit, read, verify, store; one JSON answer each.
 
-        def do_POST(self) -> None:
-            if self.path.split("?", 1)[0] != PATH:
-                self._send(404, {"error": f"not found; POST {PATH}"})
-                return
-            try:
-                stored = self._take()
-            except Refused as exc:
-                self._refuse(exc)
-                return
-            except Exception:  # a bug must not kill the thread silently; nothing was stored
-                log.exception("ingest: request failed")
-                self._send(500, {"error": "internal error; nothing stored"})
-                return
-            self._send(200, {"accepted": stored.accepted, "duplicates": stored.duplicates})
+    Bound to its :class:`Intake` by :func:`handler` (the stdlib builds a handler per request
+    from a class, so the intake rides on a subclass).
+    """
 
-        def _take(self) -> events.Stored:
-            who = intake.caller(self.headers.get("Authorization"))
-            intake.admit(who)
-            n = intake.length(
-                self.headers.get("Content-Length"),
-                "chunked" in (self.headers.get("Transfer-Encoding") or "").lower(),
-            )
-            body = self.rfile.read(n)
-            if len(body) != n:
-                raise Refused(400, "body shorter than Content-Length")
-            intake.check_signature(
-                self.headers.get("X-Killswitch-Timestamp"),
-                self.headers.get("X-Killswitch-Signature"),
-                body,
-            )
-            return intake.take(body)
+    intake: Intake
+    timeout = READ_TIMEOUT
+    protocol_version = "HTTP/1.1"
 
-        def _refuse(self, exc: Refused) -> None:
-            # the body may be unread: do not let it be parsed as the next request
-            self.close_connection = True
-            log.info(
-                "ingest: refused", status=exc.status, reason=str(exc), peer=self.client_address[0]
-            )
-            self._send(exc.status, {"error": str(exc)}, exc.headers)
+    def do_POST(self) -> None:
+        if self.path.split("?", 1)[0] != PATH:
+            self._send(404, {"error": f"not found; POST {PATH}"})
+            return
+        try:
+            stored = self._take()
+        except Refused as exc:
+            self._refuse(exc)
+            return
+        except Exception:  # a bug must not kill the thread silently; nothing was stored
+            log.exception("ingest: request failed")
+            self._send(500, {"error": "internal error; nothing stored"})
+            return
+        self._send(200, {"accepted": stored.accepted, "duplicates": stored.duplicates})
 
-        def do_GET(self) -> None:
-            self._send(405, {"error": f"POST {PATH}"}, {"Allow": "POST"})
+    def _take(self) -> events.Stored:
+        who = self.intake.caller(self.headers.get("Authorization"))
+        self.intake.admit(who)
+        n = self.intake.length(
+            self.headers.get("Content-Length"),
+            "chunked" in (self.headers.get("Transfer-Encoding") or "").lower(),
+        )
+        body = self.rfile.read(n)
+        if len(body) != n:
+            raise Refused(400, "body shorter than Content-Length")
+        self.intake.check_signature(
+            self.headers.get("X-Killswitch-Timestamp"),
+            self.headers.get("X-Killswitch-Signature"),
+            body,
+        )
+        return self.intake.take(body)
 
-        do_PUT = do_DELETE = do_PATCH = do_GET
+    def _refuse(self, exc: Refused) -> None:
+        # the body may be unread: do not let it be parsed as the next request
+        self.close_connection = True
+        log.info("ingest: refused", status=exc.status, reason=str(exc), peer=self.client_address[0])
+        self._send(exc.status, {"error": str(exc)}, exc.headers)
 
-        def _send(
-            self, code: int, payload: dict[str, Any], headers: dict[str, str] | None = None
-        ) -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(body)
+    def do_GET(self) -> None:
+        self._send(405, {"error": f"POST {PATH}"}, {"Allow": "POST"})
 
-        def log_message(self, format: str, *args: Any) -> None:
-            return  # the stdlib line would carry the path and peer only; refusals are logged
+    do_PUT = do_DELETE = do_PATCH = do_GET
 
-    return Handler
+    def _send(
+        self, code: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # the stdlib line would carry the path and peer only; refusals are logged
+
+
+def handler(intake: Intake) -> type[IngestHandler]:
+    """The request handler class the server instantiates per request, bound to ``intake``."""
+    return type("Handler", (IngestHandler,), {"intake": intake})
 
 
 class Listener:
