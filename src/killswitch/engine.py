@@ -120,6 +120,16 @@ class CycleReport:
         return [d for e in self.evaluations.values() for d in e.decisions]
 
 
+def _histories(config: Config) -> dict[str, History]:
+    """Recent (as_of, spend) per group of each forecast budget. In memory: after a restart a
+    forecast waits ``min_history`` again; the reactive kill is there all along."""
+    return {
+        b.name: History(b.forecast.min_history + b.forecast.horizon)
+        for b in config.budgets
+        if b.forecast is not None
+    }
+
+
 class Engine:
     def __init__(
         self,
@@ -146,13 +156,7 @@ class Engine:
         self.retention = Retention(config, self.ledger, store, self.source_names)
         self.policies = resolve(config)
         self.rules = {b.name: rule_for(b, self.policies[b.name]) for b in config.budgets}
-        # recent (as_of, spend) per group of each forecast budget; in memory: after a restart
-        # a forecast waits min_history again, the reactive kill is there all along
-        self.history = {
-            b.name: History(b.forecast.min_history + b.forecast.horizon)
-            for b in config.budgets
-            if b.forecast is not None
-        }
+        self.history = _histories(config)
         self.executor = Executor(
             store,
             providers,
@@ -174,16 +178,22 @@ class Engine:
         self._unsaved_coverage: dict[str, list[Coverage]] = {}
         # the managed keys ``config`` already holds as budgets (None: not read yet)
         self._managed: list[ManagedKey] | None = managed
+        self._declare_series()
+
+    def _declare_series(self) -> None:
+        """Every budget's, provider's, action's and notifier's series exist from the start, so a
+        dashboard shows zeros rather than gaps, and an alert on absence means absence."""
+        config, metrics = self.config, self.metrics
         metrics.init_budgets(
             (budget_series(b) for b in config.budgets),
-            clock(),
+            self.clock(),
             per_target=config.base.metrics.per_target,
             max_series=config.base.metrics.max_series,
         )
         metrics.init_series(
-            providers,
+            self.providers,
             [a.name for acts in config.actions.values() for a in acts],
-            [n.name for n in notifiers],
+            [n.name for n in self.notifiers],
             [b.name for b in config.budgets],
         )
 

@@ -342,14 +342,19 @@ class Metrics:
         self.max_series = 2000
         self._budgets: dict[str, BudgetSeries] = {}
         self._rows: dict[str, BudgetRow] = {}
-        r = self.registry
+        self._declare_activity()
+        self._declare_process()
+        self.registry.register(SnapshotCollector(self))
 
-        def counter(name: str, doc: str, *labels: str) -> Counter:
-            return Counter(name, doc, labels, registry=r)
+    def _counter(self, name: str, doc: str, *labels: str) -> Counter:
+        return Counter(name, doc, labels, registry=self.registry)
 
-        def gauge(name: str, doc: str, *labels: str) -> Gauge:
-            return Gauge(name, doc, labels, registry=r)
+    def _gauge(self, name: str, doc: str, *labels: str) -> Gauge:
+        return Gauge(name, doc, labels, registry=self.registry)
 
+    def _declare_activity(self) -> None:
+        """What the daemon did: polls, actions, kills, restores, notifications."""
+        counter, gauge = self._counter, self._gauge
         self.actions = counter(
             "killswitch_actions", "Actions carried out, by result", "action", "result"
         )
@@ -361,7 +366,7 @@ class Metrics:
             "Duration of one source poll",
             ["provider"],
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
-            registry=r,
+            registry=self.registry,
         )
         self.last_success = gauge(
             "killswitch_last_successful_poll_timestamp_seconds",
@@ -371,6 +376,10 @@ class Metrics:
         self.notifications = counter(
             "killswitch_notifications", "Notification deliveries", "notifier", "result"
         )
+
+    def _declare_process(self) -> None:
+        """The replica itself: its role, its backlog, its errors, its build."""
+        counter, gauge = self._counter, self._gauge
         self.outbox_pending = gauge(
             "killswitch_outbox_pending", "Notifications waiting for delivery"
         )
@@ -396,7 +405,6 @@ class Metrics:
         )
         build = gauge("killswitch_build_info", "Build information", "version")
         build.labels(__version__).set(1)
-        r.register(SnapshotCollector(self))
 
     def init_series(
         self,
