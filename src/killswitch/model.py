@@ -8,13 +8,63 @@ compute boundaries.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields, make_dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 ZERO = Decimal(0)
+D = TypeVar("D", bound="type[DataclassInstance]")
+_set_attr = object.__setattr__
+
+
+def fast_init(cls: D) -> D:
+    """Give a frozen, slotted dataclass the construction cost of a plain one.
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``, a call per
+    field: 2.4 µs for ten fields where plain attribute stores take 0.3 µs. The types built per
+    key per cycle (40k observations a 10k-key poll, a status and a state per group) paid that
+    in every cycle. Here ``__init__`` fills the fields as a plain dataclass twin with the same
+    fields (hence the same slot layout) would, then the object becomes ``cls`` again, and
+    ``__post_init__`` runs on it as before. What callers get is an ordinary instance of the
+    frozen class: equality, hash, repr, ``replace()``, pickling and ``FrozenInstanceError`` on
+    assignment are the dataclass's own. A subclass keeps the frozen ``__init__``.
+    """
+    specs = [
+        (f.name, f.type, field(default=f.default, init=f.init, kw_only=f.kw_only))
+        if f.default_factory is MISSING
+        else (
+            f.name,
+            f.type,
+            field(default_factory=f.default_factory, init=f.init, kw_only=f.kw_only),
+        )
+        for f in fields(cls)
+    ]
+    # named as cls, so a wrong call reads "SpendObservation.__init__() missing ..."
+    twin = make_dataclass(cls.__name__, specs, slots=True, eq=False, repr=False)
+    fill, frozen_init = vars(twin)["__init__"], vars(cls)["__init__"]
+    post = getattr(cls, "__post_init__", None)
+
+    @functools.wraps(frozen_init)  # its signature, name and doc (inspect follows __wrapped__)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if type(self) is not cls:  # a subclass: its layout may differ from the twin's
+            frozen_init(self, *args, **kwargs)
+            return
+        _set_attr(self, "__class__", twin)
+        try:
+            fill(self, *args, **kwargs)
+        finally:
+            self.__class__ = cls
+        if post is not None:
+            post(self)
+
+    type.__setattr__(cls, "__init__", __init__)
+    return cls
 
 
 class CurrencyMismatch(ValueError):
@@ -107,6 +157,7 @@ class ObservationKind(str, enum.Enum):
     COUNTER = "counter"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SpendObservation:
     """One reading of spend from one source about one target."""
@@ -279,6 +330,7 @@ class Forecast:
         return out
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What the core decided for one budget group; ``policy`` says how to act on it."""
@@ -328,6 +380,7 @@ class SourceSpend:
         }
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class GroupStatus:
     """A budget's view of one group (a key, a project, or the whole scope) at one instant."""
@@ -350,6 +403,7 @@ class GroupStatus:
         return self.spend.amount / self.limit.amount
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TargetState:
     """What the daemon remembers about one budget group between cycles (persisted)."""
