@@ -4,6 +4,10 @@ Invalid config or arguments: exit 2, a message naming the field. Expected failur
 use, a state that cannot be opened): exit 1, one line naming the thing and the fix. Anything else
 is a bug: one line and the hint to rerun with ``--debug`` for the traceback. No traceback reaches
 an operator unless asked for.
+
+Commands import the daemon, the state database, the config models and the providers when they
+run, not at module import: ``killswitch --help`` and ``version`` load neither pydantic nor
+SQLAlchemy, and a command loads only what it uses.
 """
 
 from __future__ import annotations
@@ -15,13 +19,19 @@ import os
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from killswitch import __version__
+from killswitch.core.scope import ALL_GROUP
 from killswitch.errors import ConfigError, KillswitchError
+from killswitch.model import OVERRIDE_RESTORED, Decision, DecisionKind, ManagedKey, Money, Override
+from killswitch.secrets import redact, redact_tree
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Hard spending caps for LLM APIs and clouds."
@@ -248,10 +258,8 @@ def history(
     budget: Annotated[str | None, typer.Option(help="only this budget")] = None,
 ) -> None:
     """The action journal, newest first: what was done, to what, why, and at what spend."""
-    from dataclasses import replace
 
     from killswitch import preflight
-    from killswitch.secrets import redact, redact_tree
 
     cfg = _load(config)
     if budget is not None:
@@ -293,7 +301,6 @@ def _journal_line(r: Any) -> str:
 
 
 def _amount(text: str) -> str:
-    from decimal import Decimal, InvalidOperation
 
     try:
         return f"{Decimal(text):.2f}"
@@ -348,8 +355,6 @@ def migrate(
     except schema.SchemaError as exc:
         _fail(str(exc))
     except Exception as exc:  # unreachable database, permissions: one line, no traceback
-        from killswitch.secrets import redact
-
         first = (str(exc) or type(exc).__name__).splitlines()[0]
         _fail(f"state: cannot migrate {shown}: {redact(first)}")
     finally:
@@ -368,8 +373,6 @@ def _budget_or_fail(cfg: Any, name: str) -> Any:
 
 
 def _manual_decision(rt: Any, budget_name: str, target: str | None, kind: Any) -> Any:
-    from killswitch.core.scope import ALL_GROUP
-    from killswitch.model import Decision
 
     b = rt.config.budget(budget_name)
     now = rt.engine.clock()
@@ -429,7 +432,6 @@ async def _known_target(rt: Any, b: Any, target: str, *, poll: bool) -> None:
 
 def _refuse_protected(rt: Any, b: Any, target: str | None) -> None:
     from killswitch import targets
-    from killswitch.core.scope import ALL_GROUP
 
     if target is not None:
         hit = targets.protected(rt.config, b, target)
@@ -465,9 +467,6 @@ def kill(
     window's reset does not undo it (and it lifts a restore override of the group). Exit 1 when
     an action failed or nothing could be done.
     """
-    from dataclasses import replace
-
-    from killswitch.model import DecisionKind
 
     rt = _runtime(config)
     b = _budget_or_fail(rt.config, budget)
@@ -529,7 +528,6 @@ def restore(
     an override that holds until the window resets (or --for / --until), journaled with the
     actor. `killswitch override clear` lifts it.
     """
-    from killswitch.model import DecisionKind
 
     if for_ is not None and until is not None:
         _fail("--for/--until: give one of them, not both")
@@ -555,7 +553,6 @@ def restore(
             # recorded before the undo, so a daemon's cycle in between cannot re-kill it
             _hold(rt, b, group, end, who, reason)
             d = _manual_decision(rt, budget, None, DecisionKind.RESTORE)
-            from dataclasses import replace
 
             d = replace(d, group=group)
             acted = await ex.run_restore(d, rt.engine.clock(), manual=True, only_target=target)
@@ -663,7 +660,6 @@ def keys_create(
     """
     from killswitch.daemon import system_clock
     from killswitch.managed import check_name
-    from killswitch.model import Money
     from killswitch.plugins import KEY_WINDOWS, KeyRequest
 
     cfg = _load(config)
@@ -685,7 +681,6 @@ def keys_create(
 
 def _limit_usd(text: str) -> Any:
     """--limit-usd as a Decimal above 0 (else exit 2)."""
-    from decimal import Decimal, InvalidOperation
 
     try:
         limit = Decimal(text)
@@ -698,7 +693,6 @@ def _limit_usd(text: str) -> Any:
 
 def _expires_at(issuer: Any, provider: str, expires: str, now: Any) -> Any:
     """When --expires ends the key (aware UTC); exit 2 when the provider's keys cannot expire."""
-    from datetime import UTC
 
     from killswitch.durations import parse_duration
 
@@ -720,9 +714,6 @@ def _issue_key(
     """Create the key at the provider and record it; the key and its secret.
 
     A key the store refused is revoked again: an unrecorded key would be uncapped by us."""
-    from datetime import UTC, datetime
-
-    from killswitch.model import ManagedKey
 
     async def go() -> Any:
         try:
@@ -851,7 +842,6 @@ def _actor(actor: str | None) -> str:
 
 def _override_end(for_: str | None, until: str | None, now: Any) -> Any:
     """The end --for or --until asks for (aware UTC, after ``now``), or None for the window's."""
-    from datetime import UTC, datetime
 
     from killswitch.durations import parse_duration
 
@@ -875,7 +865,6 @@ def _override_end(for_: str | None, until: str | None, now: Any) -> Any:
 def _still_over(rt: Any, b: Any, group: str, now: Any) -> bool:
     """The group's last published spend is at or over the kill line in this window. Unknown
     (no status of this window) is not over: an override is never recorded on a guess."""
-    from decimal import Decimal
 
     start = b.window_spec.at(now).start.isoformat()
     for r in rt.store.statuses():
@@ -889,7 +878,6 @@ def _hold(rt: Any, b: Any, group: str, end: Any, who: str, why: str) -> None:
     """Record the override a manual restore needs: always with --for/--until, else only when
     the group is still over its limit (it would be killed again at the next cycle)."""
     from killswitch.act import announce
-    from killswitch.model import OVERRIDE_RESTORED, Override
 
     now = rt.engine.clock()
     if end is None and not _still_over(rt, b, group, now):
@@ -903,7 +891,6 @@ def _hold(rt: Any, b: Any, group: str, end: Any, who: str, why: str) -> None:
 
 def _lift(rt: Any, budget: str, group: str | None, who: str, why: str) -> list[Any]:
     """Clear the overrides of a budget (one group, or all): journaled and announced."""
-    from dataclasses import replace
 
     from killswitch.act import announce
 
@@ -948,7 +935,6 @@ def override_clear(
 
     A group killed by hand is lifted with `killswitch restore`, not here.
     """
-    from killswitch.core.scope import ALL_GROUP
 
     rt = _runtime(config)
     b = _budget_or_fail(rt.config, budget)
@@ -1017,7 +1003,6 @@ def doctor(config: ConfigOpt, json_out: JsonOpt = False) -> None:
 
 
 async def _doctor_one(rt: Any, name: str, p: Any) -> dict[str, Any]:
-    from killswitch.secrets import redact
 
     acts = sorted(
         {
@@ -1067,7 +1052,6 @@ def _report(exc: Exception, *, debug: bool) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from killswitch.preflight import first_line
-    from killswitch.secrets import redact
 
     if debug:
         typer.echo(redact("".join(traceback.format_exception(exc))).rstrip(), err=True)

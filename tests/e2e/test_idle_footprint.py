@@ -59,3 +59,18 @@ def test_a_demo_restart_loads_no_http_stack_no_postgres_dialect_no_sdk(tmp_path:
     config = _demo(tmp_path)
     _loaded(config)  # the first start migrates (alembic is expected there)
     assert _loaded(config) == "LOADED []"
+
+
+def test_cli_help_loads_neither_pydantic_nor_sqlalchemy() -> None:
+    """``killswitch --help`` answers before the daemon's libraries would have loaded."""
+    probe = (
+        "import sys\n"
+        "sys.argv = ['killswitch', '--help']\n"
+        "import killswitch.cli\n"
+        "print(sorted(m for m in ('pydantic', 'sqlalchemy', 'httpx', 'yaml') if m in sys.modules))"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "[]"
