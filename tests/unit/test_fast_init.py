@@ -106,3 +106,37 @@ def test_a_subclass_keeps_the_frozen_init() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         child.a = 2  # type: ignore[misc]
     assert Base(1, c=5) == Base(1, [], c=5) and type(Base(1)) is Base
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class Derived:
+    a: int
+    tags: dict[str, int] = field(default_factory=dict)
+    seen: list[int] = field(default_factory=list, init=False)
+    kind: str = field(default="x", init=False)
+    flag: bool = field(default=False, kw_only=True)
+
+    def __post_init__(self) -> None:
+        self.seen.append(self.a)  # runs on the finished object, as the dataclass's would
+
+
+def test_init_false_fields_factories_and_keywords_are_the_dataclasss() -> None:
+    d = Derived(1, {"t": 2}, flag=True)
+    assert (d.a, d.tags, d.seen, d.kind, d.flag) == (1, {"t": 2}, [1], "x", True)
+    assert Derived(a=1) == Derived(1) and Derived(1).tags is not Derived(1).tags
+    with pytest.raises(TypeError, match="positional arguments but 4 were given"):  # kw_only stays so
+        Derived(1, {}, True)  # type: ignore[misc]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'kind'"):
+        Derived(1, kind="y")  # type: ignore[call-arg]
+    generated = inspect.signature(vars(Derived)["__init__"], follow_wrapped=False)
+    assert list(generated.parameters) == ["self", "a", "tags", "flag"]
+    assert generated.parameters["flag"].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def test_keywords_build_what_positions_build() -> None:
+    o = obs()
+    by_position = SpendObservation(
+        o.source, o.target, o.kind, o.amount, o.observed_at, o.start, o.end, o.dims
+    )
+    assert by_position == o and type(by_position) is SpendObservation

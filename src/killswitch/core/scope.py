@@ -53,7 +53,10 @@ class Scope:
         return cls(each, tuple(sorted(filters.items())))
 
     def matches(self, dims: Mapping[str, str]) -> bool:
-        return all(dims.get(dim) in allowed for dim, allowed in self.filters)
+        for dim, allowed in self.filters:  # a loop, not all(<generator>): once per observation
+            if dims.get(dim) not in allowed:
+                return False
+        return True
 
     def group_of(self, dims: Mapping[str, str]) -> str | None:
         """The group an observation belongs to, or None if out of scope."""
