@@ -121,6 +121,7 @@ def to_decimal(value: object, *, field_name: str = "amount") -> Decimal:
     return result
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Money:
     amount: Decimal

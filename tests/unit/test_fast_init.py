@@ -39,7 +39,7 @@ def obs(**over: object) -> SpendObservation:
 
 
 def test_the_hot_types_use_it() -> None:
-    for cls in (SpendObservation, Decision, GroupStatus, TargetState):
+    for cls in (Money, SpendObservation, Decision, GroupStatus, TargetState):
         assert hasattr(vars(cls)["__init__"], "__wrapped__"), cls
 
 
