@@ -8,6 +8,7 @@ observations that match UTC daily/weekly/monthly windows exactly; the lifetime c
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -108,20 +109,39 @@ class OpenRouterSource(GuardedSource):
         return [k async for page in self.pages() for k in page]
 
     async def pages(self) -> AsyncIterator[list[dict[str, Any]]]:
-        """The listing page by page, each parsed as it arrives (a short page is the last)."""
+        """The listing page by page, each parsed as it arrives (a short page is the last).
+
+        While the caller works on a full page, the next one is already being fetched: the poll
+        takes the requests' time, not the requests' plus the parsing's. Never more than one
+        request is in flight, as before, so the API sees the same sequential reads."""
         params: dict[str, Any] = {"include_disabled": "true"}
         if self.provider.cfg.workspace_id:
             params["workspace_id"] = self.provider.cfg.workspace_id
-        for page in range(MAX_PAGES):
-            body = await self.provider.http.json(
+
+        def fetch(page: int) -> asyncio.Task[Any]:
+            get = self.provider.http.json(
                 "GET", "/keys", params={**params, "offset": page * PAGE_SIZE}
             )
-            data = body.get("data") if isinstance(body, dict) else None
-            if not isinstance(data, list):
-                raise MalformedResponse("/keys: response has no 'data' list")
-            yield [parse_key(item, i) for i, item in enumerate(data)]
-            if len(data) < PAGE_SIZE:
-                return
+            return asyncio.ensure_future(get)
+
+        pending = fetch(0)
+        try:
+            for page in range(MAX_PAGES):
+                body = await pending
+                data = body.get("data") if isinstance(body, dict) else None
+                if not isinstance(data, list):
+                    raise MalformedResponse("/keys: response has no 'data' list")
+                parsed = [parse_key(item, i) for i, item in enumerate(data)]
+                if len(data) < PAGE_SIZE:
+                    yield parsed
+                    return
+                if page + 1 < MAX_PAGES:
+                    pending = fetch(page + 1)
+                yield parsed
+        finally:  # the caller stopped early: no request left behind, no error left unread
+            pending.cancel()
+            if pending.done() and not pending.cancelled():
+                pending.exception()
         raise SourceError(f"/keys: more than {MAX_PAGES} pages; refusing to guess the rest")
 
     async def _poll(self, now: datetime, since: datetime) -> PollResult:
