@@ -151,10 +151,10 @@ def _judge_groups(
     quiet = _quiet if not vouched and ctx.rule.forecast is None else None
     for g in groups:
         by_target, st = grouped.get(g, _NO_READINGS), prior.get(g, _BLANK)
-        status = quiet(ctx, g, by_target, st) if quiet is not None else None
-        if status is not None:  # nothing to decide and no state to change
-            out.states[g] = st
-            out.statuses.append(status)
+        done = quiet(ctx, g, by_target, st) if quiet is not None else None
+        if done is not None:  # nothing to decide
+            out.statuses.append(done[0])
+            out.states[g] = done[1]
             continue
         gs = group_spend(by_target, ctx.window, currency, ctx.now, coverage, vouched=vouched)
         _judge_group(ctx, g, gs, st, out, ctx.stale)
@@ -163,48 +163,70 @@ def _judge_groups(
 
 def _quiet(
     ctx: _Context, g: str, by_target: dict[str, list[SpendObservation]], st: TargetState
-) -> GroupStatus | None:
-    """The status of a group that has nothing to decide this cycle, or None to judge it in full.
+) -> tuple[GroupStatus, TargetState] | None:
+    """The status and state of a group with nothing to decide, or None to judge it in full.
 
     Most groups of a large budget, in most cycles: one complete to-date reading for this very
-    window, under the kill line, every warning it crosses already sent in this window, not
-    killed, no incomplete-data alert open. For them :func:`_judge_group` would decide nothing
-    and keep ``st``; this says so without building its intermediate objects (100k keys: the
-    steady cycle's evaluation in a fraction of the time). ``tests/unit/test_evaluate_quiet.py``
-    holds it to :func:`_judge_group`'s answer over every combination of these conditions.
+    window, under the kill line, every warning it crosses already sent in this window (or, in
+    a window just begun, none crossed), not killed or killed in this window, no incomplete-data
+    alert open. For them :func:`_judge_group` would decide nothing; this says so without
+    building its intermediate objects (100k keys: a steady cycle's evaluation in half the
+    time). ``tests/unit/test_evaluate_quiet.py`` holds it to :func:`_judge_group`'s answer
+    over every combination of these conditions.
     """
-    w = ctx.window
-    if len(by_target) != 1 or st.incomplete_alerted or st.window_start != w.start:
+    o = _one_reading(ctx.window, by_target, ctx.rule.limit.currency)
+    if o is None or st.incomplete_alerted:
+        return None
+    spend, w = o.amount, ctx.window
+    moved = st.window_start != w.start  # a new window (or a new group): its warnings reset
+    if st.killed:  # killed in this window: stays so; a later window may restore it
+        if moved or st.killed_window_start != w.start:
+            return None
+        return _status(ctx, g, spend, BudgetState.KILLED), st
+    if spend.amount >= ctx.kill_line:
+        return None
+    state = BudgetState.OK
+    floor = ctx.rule.warn_floor
+    if floor is not None and spend.amount >= floor:
+        warned = frozenset() if moved else st.warned
+        for _, line, name in ctx.warn_lines:
+            if spend.amount >= line and name not in warned:
+                return None  # a warning to send
+        state = BudgetState.WARNING
+    if moved:  # what _Group.state() would make of it: the new window, nothing warned yet
+        st = TargetState(
+            w.start,
+            frozenset(),
+            st.killed,
+            st.kill_mode,
+            st.killed_window_start,
+            st.breach_alerted_window,
+            st.incomplete_alerted,
+            st.forecast_warned_window,
+        )
+    return _status(ctx, g, spend, state), st
+
+
+def _one_reading(
+    w: Window, by_target: dict[str, list[SpendObservation]], currency: str
+) -> SpendObservation | None:
+    """The group's only reading if it is a complete, unremarked to-date figure for ``w``."""
+    if len(by_target) != 1:
         return None
     (obs,) = by_target.values()
     if len(obs) != 1:
         return None
     o = obs[0]
-    spend = o.amount
     if (
         o.kind is not ObservationKind.TO_DATE
         or o.start != w.start
         or o.end != w.end
         or o.note
         or not o.complete
-        or spend.currency != ctx.rule.limit.currency
+        or o.amount.currency != currency
     ):
         return None
-    if st.killed:  # killed in this window: stays so; a later window may restore it
-        return (
-            _status(ctx, g, spend, BudgetState.KILLED)
-            if st.killed_window_start == w.start
-            else None
-        )
-    if spend.amount >= ctx.kill_line:
-        return None
-    floor = ctx.rule.warn_floor
-    if floor is None or spend.amount < floor:
-        return _status(ctx, g, spend, BudgetState.OK)
-    for _, line, name in ctx.warn_lines:
-        if spend.amount >= line and name not in st.warned:
-            return None  # a warning to send
-    return _status(ctx, g, spend, BudgetState.WARNING)
+    return o
 
 
 def _status(ctx: _Context, g: str, spend: Money, state: BudgetState) -> GroupStatus:
