@@ -125,7 +125,9 @@ def test_init_false_fields_factories_and_keywords_are_the_dataclasss() -> None:
     d = Derived(1, {"t": 2}, flag=True)
     assert (d.a, d.tags, d.seen, d.kind, d.flag) == (1, {"t": 2}, [1], "x", True)
     assert Derived(a=1) == Derived(1) and Derived(1).tags is not Derived(1).tags
-    with pytest.raises(TypeError, match="positional arguments but 4 were given"):  # kw_only stays so
+    with pytest.raises(
+        TypeError, match="positional arguments but 4 were given"
+    ):  # kw_only stays so
         Derived(1, {}, True)  # type: ignore[misc]
     with pytest.raises(TypeError, match="unexpected keyword argument 'kind'"):
         Derived(1, kind="y")  # type: ignore[call-arg]

@@ -53,7 +53,8 @@ class Scope:
         return cls(each, tuple(sorted(filters.items())))
 
     def matches(self, dims: Mapping[str, str]) -> bool:
-        for dim, allowed in self.filters:  # a loop, not all(<generator>): once per observation
+        # a loop, not all(<generator>), which builds a generator per observation
+        for dim, allowed in self.filters:  # noqa: SIM110
             if dims.get(dim) not in allowed:
                 return False
         return True
