@@ -85,17 +85,26 @@ def full(r: ev.BudgetRule, by_target: dict[str, list[SpendObservation]], st: Tar
     return out
 
 
-CASES = list(itertools.product(RULES, READINGS, AMOUNTS, STATES, (False, True)))
+BESIDE = {  # what else a poll says of the same target (OpenRouter: weekly, monthly, lifetime)
+    "alone": [],
+    "a counter": [reading("50", kind=ObservationKind.COUNTER)],
+    "last window's figure": [reading("11", start=EARLIER, end=W.start)],
+    "an older figure": [reading("9.5", observed_at=NOW - timedelta(minutes=1))],
+    "a newer figure": [reading("9.5", observed_at=NOW + timedelta(minutes=1))],
+    "a figure of the same instant": [reading("9.5")],  # the later one in the list counts
+    "a newer one, noted": [reading("1", observed_at=NOW + timedelta(minutes=1), note="late")],
+}
+CASES = list(itertools.product(RULES, READINGS, AMOUNTS, STATES, (False, True), BESIDE))
 
 
 @pytest.mark.parametrize("rule_name", RULES)
 def test_the_shortcut_answers_as_the_full_judgement_or_steps_aside(rule_name: str) -> None:
     taken = 0
-    for name, kind, amount, state, stale in CASES:
+    for name, kind, amount, state, stale, beside in CASES:
         if name != rule_name:
             continue
         r, st = rule(**RULES[name]), STATES[state]  # type: ignore[arg-type]
-        by_target = {"k": [reading(amount, **READINGS[kind])]}
+        by_target = {"k": [reading(amount, **READINGS[kind]), *BESIDE[beside]]}
         ctx = ev._Context(r, W, False)
         ctx.stale = stale
         quiet = ev._quiet(ctx, "k", by_target, st)
@@ -104,7 +113,7 @@ def test_the_shortcut_answers_as_the_full_judgement_or_steps_aside(rule_name: st
         taken += 1
         status, new_state = quiet
         want = full(r, by_target, st, stale)
-        case = (name, kind, amount, state, stale)
+        case = (name, kind, amount, state, stale, beside)
         assert want.decisions == [], case  # the shortcut never hides a decision
         assert want.states["k"] == new_state, case  # nor a change of state
         assert (want.states["k"] is st) == (new_state is st), case  # nor rewrites an unchanged one
@@ -119,8 +128,8 @@ def test_what_needs_deciding_is_never_taken_quietly() -> None:
         assert ev._quiet(ctx, "k", {"k": [reading(amount)]}, st) is None
     killed_before = STATES["killed before"]  # a restore to weigh
     assert ev._quiet(ctx, "k", {"k": [reading("1")]}, killed_before) is None
-    two = {"k": [reading("1"), reading("2")]}
-    assert ev._quiet(ctx, "k", two, STATES["nothing warned"]) is None
+    two_targets = {"k": [reading("1")], "k2": [reading("2", target="k2")]}  # a sum to make
+    assert ev._quiet(ctx, "k", two_targets, STATES["nothing warned"]) is None
 
 
 def test_a_whole_evaluation_is_the_same_with_and_without_the_shortcut(
@@ -133,8 +142,8 @@ def test_a_whole_evaluation_is_the_same_with_and_without_the_shortcut(
         kind = rnd.choice(list(READINGS))
         extra = READINGS[kind] | {"target": key, "dims": {"key": key}}
         obs.append(reading(rnd.choice(AMOUNTS), **extra))
-        if rnd.random() < 0.1:  # a second reading of the same key now and then
-            obs.append(reading(rnd.choice(AMOUNTS), target=key, dims={"key": key}))
+        for other in rnd.choice(list(BESIDE.values())):  # what else the poll said of it
+            obs.append(replace(other, target=key, dims={"key": key}))
         if rnd.random() < 0.9:
             prior[key] = rnd.choice(list(STATES.values()))
     for over in RULES.values():

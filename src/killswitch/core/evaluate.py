@@ -210,23 +210,24 @@ def _quiet(
 def _one_reading(
     w: Window, by_target: dict[str, list[SpendObservation]], currency: str
 ) -> SpendObservation | None:
-    """The group's only reading if it is a complete, unremarked to-date figure for ``w``."""
+    """The one target's reading that counts, if it is a complete, unremarked to-date figure for
+    ``w``: as in ``core.spend.target_spend``, the latest exact to-date match wins over every
+    other reading of the target (a poll's weekly and monthly figures, its lifetime counter)."""
     if len(by_target) != 1:
         return None
     (obs,) = by_target.values()
-    if len(obs) != 1:
+    best: SpendObservation | None = None
+    for o in obs:
+        if (
+            o.kind is ObservationKind.TO_DATE
+            and o.start == w.start
+            and o.end == w.end
+            and (best is None or o.observed_at >= best.observed_at)
+        ):
+            best = o
+    if best is None or best.note or not best.complete or best.amount.currency != currency:
         return None
-    o = obs[0]
-    if (
-        o.kind is not ObservationKind.TO_DATE
-        or o.start != w.start
-        or o.end != w.end
-        or o.note
-        or not o.complete
-        or o.amount.currency != currency
-    ):
-        return None
-    return o
+    return best
 
 
 def _status(ctx: _Context, g: str, spend: Money, state: BudgetState) -> GroupStatus:
